@@ -1,0 +1,86 @@
+"""The one in-memory description of a tracking sequence, shared by evaluation and training.
+
+Box convention (used everywhere outside the model): ``x, y, w, h`` in pixels of the original
+frame, float64. Unknown ground truth is a row of NaN; ``absent[i]`` is True when the target
+is marked absent / fully occluded / out of view in frame ``i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+FrameRef = str | Path | Callable[[], np.ndarray]
+
+
+def load_image(ref: FrameRef) -> np.ndarray:
+    """Load one frame as an ``(H, W, 3)`` uint8 RGB array.
+
+    ``ref`` is a file path or a zero-argument callable returning an array. Grayscale and RGBA
+    images are converted to RGB. Raises ``FileNotFoundError`` / ``ValueError`` naming the frame.
+    """
+    if callable(ref):
+        image = np.asarray(ref())
+    else:
+        path = Path(ref)
+        if not path.is_file():
+            raise FileNotFoundError(f"frame not found: {path}")
+        try:
+            with Image.open(path) as img:
+                image = np.asarray(img.convert("RGB"))
+        except OSError as exc:
+            raise ValueError(f"cannot read frame {path}: {exc}") from exc
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"frame must be HxWx3 RGB, got shape {image.shape}")
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+@dataclass
+class TrackingSequence:
+    """A video with per-frame ground truth.
+
+    Attributes:
+        name: sequence name, unique within its dataset (used for result file names).
+        frames: one reference per frame (path or loader callable); frames are read lazily.
+        boxes: ``(N, 4)`` float64 ``x, y, w, h`` pixels; NaN rows where unknown.
+        absent: ``(N,)`` bool, True where the target is absent (benchmark flags).
+        dataset: dataset name, e.g. ``"lasot"``.
+        attributes: free-form metadata (class name, per-sequence attribute flags, ...).
+    """
+
+    name: str
+    frames: Sequence[FrameRef]
+    boxes: np.ndarray
+    absent: np.ndarray | None = None
+    dataset: str = ""
+    attributes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+        if self.absent is None:
+            self.absent = np.zeros(len(self.boxes), dtype=bool)
+        self.absent = np.asarray(self.absent, dtype=bool).reshape(-1)
+        if len(self.boxes) != len(self.absent):
+            raise ValueError(f"{self.name}: {len(self.boxes)} boxes but {len(self.absent)} absent flags")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def load_frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as ``(H, W, 3)`` uint8 RGB."""
+        return load_image(self.frames[index])
+
+    def valid(self) -> np.ndarray:
+        """``(N,)`` bool: ground truth known, positive size and target present."""
+        finite = np.all(np.isfinite(self.boxes), axis=1)
+        with np.errstate(invalid="ignore"):
+            sized = (self.boxes[:, 2] > 0) & (self.boxes[:, 3] > 0)
+        return finite & sized & ~self.absent

@@ -1,0 +1,147 @@
+"""LoRA for LoRAT with peft: targets, config, official init, adapter checkpoints.
+
+Targets are derived from the backbone's module *types* (the ``nn.Linear`` children of each
+``Dinov2Attention`` and of its FFN), never from hard-coded names, and every layer is asserted to have
+all six projections adapted: q, k, v, attention output, FFN in and out (for SwiGLU: gate, up, down —
+giant's official single LoRA on the fused gate+up ``w12`` becomes two LoRAs; converted official weights
+share A between them, fresh training gives each its own A, +r*hidden params per layer).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from peft.tuners.lora import LoraLayer
+from torch import nn
+from transformers.models.dinov2.modeling_dinov2 import Dinov2Attention, Dinov2MLP, Dinov2SwiGLUFFN
+from transformers.utils import cached_file
+
+#: Modules that are trained in full next to LoRA (and saved in the adapter).
+MODULES_TO_SAVE = ["token_type_embeddings", "head"]
+
+
+def lora_target_modules(model: nn.Module) -> list[str]:
+    """Full names of every Linear to adapt (attention q/k/v/o + FFN linears of every backbone layer).
+
+    Raises ``ValueError`` when a layer does not expose exactly six projections (e.g. a transformers
+    release renamed/fused Dinov2 modules).
+    """
+    backbone = getattr(model, "backbone", model)
+    layers = backbone.encoder.layer
+    targets: list[str] = []
+    for index, layer in enumerate(layers):
+        found = []
+        for name, module in layer.named_modules():
+            if isinstance(module, (Dinov2Attention, Dinov2MLP, Dinov2SwiGLUFFN)):
+                found += [
+                    f"{name}.{child}" for child, sub in module.named_children() if isinstance(sub, nn.Linear)
+                ]
+        if len(found) != 6 and not (len(found) == 7 and isinstance(layer.mlp, Dinov2SwiGLUFFN)):
+            raise ValueError(
+                f"backbone layer {index} exposes {len(found)} linear projections {found}; LoRAT adapts six "
+                "(q, k, v, attention output, FFN in/out). Is the pinned transformers version installed?"
+            )
+        targets += [f"backbone.encoder.layer.{index}.{name}" for name in found]
+    return targets
+
+
+def build_lora_config(model: nn.Module) -> LoraConfig:
+    """The peft ``LoraConfig`` for ``model``: r/alpha/dropout from ``model.config``, all six projections per
+    layer as targets, token-type embeddings and head as ``modules_to_save``."""
+    cfg = model.config
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=lora_target_modules(model),
+        modules_to_save=list(MODULES_TO_SAVE),
+        use_rslora=False,
+        bias="none",
+        init_lora_weights=True,
+    )
+
+
+def init_lora_bert_(model: nn.Module, std: float = 0.02) -> None:
+    """Official "bert" init: every LoRA A and B trunc-normal(std) (peft's default keeps B = 0)."""
+    for name, param in model.named_parameters():
+        if ".lora_A." in name or ".lora_B." in name:
+            with torch.no_grad():
+                nn.init.trunc_normal_(param, std=std)
+
+
+def apply_lora(model: nn.Module, lora_init: str | None = None) -> PeftModel:
+    """Wrap ``model`` in a ``PeftModel`` with LoRA on all six projections; asserts the result.
+
+    Trainable afterwards: LoRA A/B, token-type embeddings and head; all else frozen.
+    """
+    config = build_lora_config(model)
+    peft_model = get_peft_model(model, config)
+    if (lora_init or model.config.lora_init) == "bert":
+        init_lora_bert_(peft_model, model.config.initializer_range)
+    check_lora_coverage(peft_model)
+    return peft_model
+
+
+def check_lora_coverage(model: nn.Module) -> None:
+    """Assert that every backbone layer of a peft-wrapped tracker has LoRA on all its projections."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    for index, layer in enumerate(base.backbone.encoder.layer):
+        adapted = [name for name, module in layer.named_modules() if isinstance(module, LoraLayer)]
+        expected = 7 if isinstance(layer.mlp, Dinov2SwiGLUFFN) else 6
+        if len(adapted) != expected:
+            raise ValueError(
+                f"backbone layer {index} has LoRA on {len(adapted)} projections {adapted}, expected {expected}"
+            )
+
+
+def expected_trainable_parameters(config: Any) -> int:
+    """Number of trainable parameters LoRAT should have: LoRA A/B + token types + head."""
+    bb = config.backbone_config
+    hidden, r = bb.hidden_size, config.lora_r
+    if getattr(bb, "use_swiglu_ffn", False):
+        ffn = (int(int(hidden * bb.mlp_ratio) * 2 / 3) + 7) // 8 * 8
+        ffn_lora = 2 * r * (hidden + ffn) + r * (ffn + hidden)
+    else:
+        ffn = int(hidden * bb.mlp_ratio)
+        ffn_lora = 2 * r * (hidden + ffn)
+    per_layer = 4 * r * 2 * hidden + ffn_lora
+    mlp = (config.head_num_layers - 1) * (hidden * hidden + hidden)
+    head = 2 * mlp + (hidden + 1) + (4 * hidden + 4)
+    return bb.num_hidden_layers * per_layer + 3 * hidden + head
+
+
+def is_adapter_checkpoint(path: str | os.PathLike, **kwargs: Any) -> bool:
+    """True when ``path`` (folder or Hub id) holds an ``adapter_config.json``."""
+    hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+    try:
+        found = cached_file(
+            str(path),
+            "adapter_config.json",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **hub_kwargs,
+        )
+    except OSError:
+        return False
+    return found is not None
+
+
+def load_adapter_checkpoint(model_cls: type, path: str | os.PathLike, merge: bool = True, **kwargs: Any):
+    """Rebuild the frozen backbone named in the adapter's ``config.json`` and apply the adapter.
+
+    Returns the merged ``LoratForTracking`` (``merge=True``) or the ``PeftModel``.
+    """
+    from .configuration_lorat import LoratConfig
+
+    config = LoratConfig.from_pretrained(
+        path, **{k: v for k, v in kwargs.items() if k in ("revision", "token")}
+    )
+    if not config.backbone_name_or_path:
+        raise ValueError(f"adapter checkpoint {path} has no backbone_name_or_path in its config.json")
+    extra = {k: kwargs[k] for k in ("attn_implementation", "dtype") if k in kwargs}
+    base = model_cls.from_backbone(config.backbone_name_or_path, config=config, **extra)
+    peft_model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge)
+    return peft_model.merge_and_unload() if merge else peft_model

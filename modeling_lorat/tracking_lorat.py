@@ -1,0 +1,187 @@
+"""`LoratTracker`: per-sequence tracking state and batched stepping (no I/O).
+
+Follows the official LoRAT tracker: template cropped once on the first frame (area factor 2, never
+updated); every next frame a search region around the previous box (enlarged to the minimum object
+size, padded with the template frame's mean colour); peak = argmax of
+``score * (1 - p) + hann * p`` with the reported confidence the un-penalised score at that cell; box
+mapped back to the frame and clipped; the next crop uses it unless it is empty/outside the frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from .box_ops import clip_xyxy, is_valid_xyxy, xywh_to_xyxy, xyxy_to_xywh
+from .image_processing_lorat import LoratImageProcessor, to_chw_float, validate_box_xywh
+
+
+class TrackResult(NamedTuple):
+    """One frame's prediction: ``box_xywh`` float64 pixels (clipped to the frame) and ``score`` in [0, 1]."""
+
+    box_xywh: np.ndarray
+    score: float
+
+
+@dataclass
+class TrackerState:
+    """Everything a sequence carries between frames."""
+
+    template: torch.Tensor  # (3, t, t) normalised, model dtype, on device
+    template_mask: torch.Tensor  # (g, g) long, on device
+    image_mean: torch.Tensor  # (3,) float32 padding colour, on device
+    box_xyxy: np.ndarray  # last box used to centre the search crop, frame pixels
+    frame_size: tuple[int, int]  # (W, H)
+    frame_index: int = 0
+
+
+def hann_window_2d(size: int) -> torch.Tensor:
+    """Symmetric ``(size, size)`` Hann window (outer product of ``torch.hann_window(periodic=False)``)."""
+    window = torch.hann_window(size, periodic=False, dtype=torch.float32)
+    return torch.outer(window, window)
+
+
+def select_peak(
+    score_logits: torch.Tensor, window: torch.Tensor, penalty: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Peak cell per sample: ``argmax(sigmoid(s) * (1 - p) + window * p)``.
+
+    Returns ``(flat_index (B,), confidence (B,))`` with the confidence the un-penalised sigmoid score.
+    """
+    scores = score_logits.float().sigmoid().flatten(1)
+    if penalty > 0:
+        index = (scores * (1 - penalty) + window.flatten()[None] * penalty).argmax(dim=1)
+    else:
+        index = scores.argmax(dim=1)
+    return index, scores.gather(1, index[:, None]).squeeze(1)
+
+
+class LoratTracker:
+    """Tracks single objects with a [`LoratForTracking`] model.
+
+    Args:
+        model: a `LoratForTracking` (or a peft model around one: LoRA is merged when ``merge_lora``).
+        image_processor: defaults to one built from ``model.config``.
+        device, dtype: where/how to run the model (default: the model's).
+        compile: wrap the model forward in ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        image_processor: LoratImageProcessor | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        merge_lora: bool = True,
+        compile: bool = False,
+    ) -> None:
+        if hasattr(model, "merge_and_unload") and merge_lora:
+            model = model.merge_and_unload()
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        param = next(model.parameters())
+        self.device = torch.device(device) if device is not None else param.device
+        self.dtype = dtype or param.dtype
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.config = self.model.config
+        self.processor = image_processor or LoratImageProcessor.from_config(self.config)
+        self.window = hann_window_2d(self.config.search_grid).to(self.device)
+        self._forward = torch.compile(self.model) if compile else self.model
+        self._state: TrackerState | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str | os.PathLike,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        attn_implementation: str | None = "sdpa",
+        compile: bool = False,
+    ) -> LoratTracker:
+        """Load model (+ ``preprocessor_config.json`` when present) from a folder or Hub id."""
+        from .modeling_lorat import LoratForTracking
+
+        path = Path(model_name_or_path)
+        looks_local = path.is_absolute() or str(model_name_or_path).startswith((".", "~")) or path.exists()
+        if looks_local and not path.is_dir():
+            raise FileNotFoundError(f"model folder not found: {model_name_or_path}")
+        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = LoratForTracking.from_pretrained(str(model_name_or_path), **kwargs)
+        try:
+            processor = LoratImageProcessor.from_pretrained(str(model_name_or_path))
+        except OSError:
+            processor = None
+        return cls(model, processor, device=device, dtype=dtype, compile=compile)
+
+    # ------------------------------------------------------------------ batched API
+    def _frame(self, frame: Any) -> torch.Tensor:
+        if isinstance(frame, np.ndarray) and frame.dtype == np.uint8:
+            frame = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
+        return to_chw_float(frame).to(self.device)
+
+    def initialize(self, frame: Any, box_xywh: Any) -> TrackerState:
+        """Start a sequence on ``frame`` with the target box ``x, y, w, h`` (pixels)."""
+        image = self._frame(frame)
+        size = (int(image.shape[2]), int(image.shape[1]))
+        box = validate_box_xywh(box_xywh, size)
+        template = self.processor.crop_template(image, box)
+        return TrackerState(
+            template=template["pixel_values"].to(self.dtype),
+            template_mask=template["template_mask"].to(self.device),
+            image_mean=template["image_mean"],
+            box_xyxy=xywh_to_xyxy(box),
+            frame_size=size,
+        )
+
+    @torch.inference_mode()
+    def step(self, states: list[TrackerState], frames: list[Any]) -> list[TrackResult]:
+        """Advance every sequence by one frame with a single batched forward pass (states updated in place)."""
+        if len(states) != len(frames):
+            raise ValueError(f"got {len(states)} states but {len(frames)} frames")
+        if not states:
+            return []
+        searches, params = [], []
+        for state, frame in zip(states, frames):
+            image = self._frame(frame)
+            size = (int(image.shape[2]), int(image.shape[1]))
+            if size != state.frame_size:
+                raise ValueError(
+                    f"frame size changed from {state.frame_size[0]}x{state.frame_size[1]} to {size[0]}x{size[1]} "
+                    f"at frame {state.frame_index + 1}"
+                )
+            crop, crop_params = self.processor.crop_search(image, state.box_xyxy, state.image_mean)
+            searches.append(crop)
+            params.append(crop_params)
+        output = self._forward(
+            pixel_values_template=torch.stack([s.template for s in states]),
+            pixel_values_search=torch.stack(searches).to(self.dtype),
+            template_mask=torch.stack([s.template_mask for s in states]),
+        )
+        index, confidence = select_peak(output.score_map, self.window, self.config.window_penalty)
+        boxes = output.pred_boxes.flatten(1, 2)[torch.arange(len(states), device=index.device), index]
+        boxes = boxes.double().cpu().numpy()
+        confidence = confidence.cpu().numpy()
+        results = []
+        for state, box, crop_params, score in zip(states, boxes, params, confidence):
+            frame_box = clip_xyxy(self.processor.boxes_to_frame(box, crop_params), state.frame_size)
+            if is_valid_xyxy(frame_box):
+                state.box_xyxy = frame_box
+            state.frame_index += 1
+            results.append(TrackResult(xyxy_to_xywh(frame_box), float(score)))
+        return results
+
+    # ------------------------------------------------------------------ single-sequence API
+    def init(self, frame: Any, box_xywh: Any) -> None:
+        """Start tracking one sequence (see :meth:`initialize`)."""
+        self._state = self.initialize(frame, box_xywh)
+
+    def track(self, frame: Any) -> TrackResult:
+        """Track the sequence started with :meth:`init` on the next frame -> ``(box_xywh, score)``."""
+        if self._state is None:
+            raise RuntimeError("call init(frame, box) before track(frame)")
+        return self.step([self._state], [frame])[0]
