@@ -22,3 +22,8 @@ __all__ = [
     "LoratTrackingOutput",
 ]
 __version__ = "0.1.0"
+
+# Checkpoints carry ``auto_map`` + the modeling files, so users without this package can load them
+# with ``trust_remote_code=True``.
+LoratConfig.register_for_auto_class()
+LoratForTracking.register_for_auto_class("AutoModel")
