@@ -1,0 +1,31 @@
+"""`lorat convert`: official LoRAT checkpoint -> full or adapter checkpoint of this package."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``lorat convert``."""
+    parser = subparsers.add_parser("convert", help="convert an official LoRAT checkpoint")
+    parser.add_argument("--original", required=True, help="official checkpoint (.safetensors/.pth/.bin)")
+    parser.add_argument("--preset", required=True, help="variant, e.g. b-224 or g-378")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument(
+        "--form", choices=("full", "adapter"), default="full", help="merged full model or peft adapter"
+    )
+    parser.add_argument(
+        "--backbone", default=None, help="DINOv2 Hub id/folder for --form adapter (default: preset's)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert and print where the checkpoint went."""
+    from ..convert_lorat_original_to_hf import convert_checkpoint
+
+    out = convert_checkpoint(
+        args.original, args.output, preset=args.preset, form=args.form, backbone=args.backbone
+    )
+    print(f"wrote {args.form} checkpoint to {out}")
+    return 0
