@@ -149,8 +149,7 @@ def dinov2_from_original_vit(vit_state: dict[str, torch.Tensor], backbone_config
     weights["embeddings.cls_token"] = vit_state["cls_token"]
     weights["embeddings.mask_token"] = vit_state["mask_token"].reshape(1, -1)
     model = Dinov2Model(backbone_config)
-    missing, unexpected = model.load_state_dict(weights, strict=True), None
-    del missing, unexpected
+    model.load_state_dict(weights, strict=True)
     return model.eval()
 
 
