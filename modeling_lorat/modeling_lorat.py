@@ -269,7 +269,7 @@ class LoratForTracking(LoratPreTrainedModel):
             )
         if mask.is_floating_point() or mask.is_complex():
             raise ValueError(f"template_mask must be an integer or bool tensor of 0/1, got {mask.dtype}")
-        if not torch.compiler.is_compiling():
+        if not torch.compiler.is_compiling() and not template.is_meta:
             if not (torch.isfinite(template).all() and torch.isfinite(search).all()):
                 raise ValueError("pixel values contain NaN or Inf")
             if ((mask < 0) | (mask > 1)).any():

@@ -1,0 +1,150 @@
+"""Helpers shared by the benchmark readers: ground-truth parsing, flag files, frame listing.
+
+All boxes are ``x, y, w, h`` in pixels (float64); unknown rows are NaN.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+_SEPARATORS = re.compile(r"[,;\s]+")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers numerically (``2.jpg`` before ``10.jpg``)."""
+    return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(name)]
+
+
+def _tokens(line: str) -> list[str]:
+    return [token for token in _SEPARATORS.split(line.strip()) if token]
+
+
+def read_boxes(path: str | Path, num_columns: int = 4) -> np.ndarray:
+    """Read a ground-truth file with one ``x, y, w, h`` box (pixels) per line.
+
+    Values may be separated by commas, tabs, semicolons or spaces. A row containing ``nan``
+    (any case), or a single ``nan`` token, becomes a NaN row. Trailing blank lines are ignored.
+
+    Returns:
+        ``(N, num_columns)`` float64 array.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: a row has the wrong number of values, is not numeric or is blank,
+            naming the file and the 1-based line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ground-truth file not found: {path}")
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    boxes = np.full((len(lines), num_columns), np.nan, dtype=np.float64)
+    for index, line in enumerate(lines):
+        tokens = _tokens(line)
+        where = f"{path}, line {index + 1}"
+        if not tokens:
+            raise ValueError(f"{where}: blank line in ground truth")
+        if len(tokens) == 1 and tokens[0].lower() == "nan":
+            continue
+        if len(tokens) != num_columns:
+            raise ValueError(f"{where}: expected {num_columns} values (x,y,w,h), got {len(tokens)}: {line!r}")
+        try:
+            values = [float(token) for token in tokens]
+        except ValueError:
+            raise ValueError(f"{where}: non-numeric value in {line!r}") from None
+        if not any(np.isnan(values)):
+            boxes[index] = values
+    return boxes
+
+
+def read_labels(path: str | Path) -> np.ndarray:
+    """Read integer per-frame labels separated by commas/whitespace/newlines (e.g. ``absence.label``).
+
+    Returns ``(N,)`` int64. Raises ``FileNotFoundError`` / ``ValueError`` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label file not found: {path}")
+    tokens = _tokens(path.read_text(encoding="utf-8-sig"))
+    try:
+        return np.asarray([int(float(token)) for token in tokens], dtype=np.int64)
+    except ValueError:
+        raise ValueError(f"{path}: labels must be integers") from None
+
+
+def read_flags(path: str | Path, length: int) -> np.ndarray:
+    """``(length,)`` bool flags from ``path`` (non-zero = True); all False when the file is missing.
+
+    Raises ``ValueError`` naming the file when it holds a different number of values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return np.zeros(length, dtype=bool)
+    labels = read_labels(path)
+    if len(labels) != length:
+        raise ValueError(f"{path}: {len(labels)} flags but the ground truth has {length} rows")
+    return labels != 0
+
+
+def list_frames(folder: str | Path, sequence: str) -> list[Path]:
+    """Image files in ``folder``, sorted numerically by name.
+
+    Raises ``FileNotFoundError`` naming ``sequence`` if the folder is missing or holds no images.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"sequence {sequence!r}: frame folder not found: {folder}")
+    frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    if not frames:
+        raise FileNotFoundError(f"sequence {sequence!r}: no image frames in {folder}")
+    return sorted(frames, key=lambda p: natural_key(p.name))
+
+
+def align_boxes(
+    sequence: str, frames: list[Path], boxes: np.ndarray, *, pad_missing: bool = False
+) -> np.ndarray:
+    """Check that there is one box per frame; return the (possibly NaN-padded) boxes.
+
+    ``pad_missing=True`` (test splits that only publish the first box) pads missing rows with
+    NaN. Otherwise a count mismatch raises: ``FileNotFoundError`` when frames are missing,
+    ``ValueError`` when there are more frames than boxes; both name the sequence.
+    """
+    num_frames, num_boxes = len(frames), len(boxes)
+    if num_boxes > num_frames:
+        raise FileNotFoundError(
+            f"sequence {sequence!r}: {num_boxes} ground-truth boxes but only {num_frames} frames "
+            "(missing frames?)"
+        )
+    if num_boxes < num_frames:
+        if not pad_missing:
+            raise ValueError(f"sequence {sequence!r}: {num_frames} frames but only {num_boxes} boxes")
+        padding = np.full((num_frames - num_boxes, boxes.shape[1]), np.nan)
+        boxes = np.concatenate([boxes, padding], axis=0)
+    return boxes
+
+
+def require_dir(path: str | Path, what: str) -> Path:
+    """Return ``Path(path)``; raise ``FileNotFoundError`` mentioning ``what`` if it is not a folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what}: folder not found: {path}")
+    return path
+
+
+def read_name_list(path: str | Path) -> list[str]:
+    """Non-empty stripped lines of a sequence list file (``list.txt``, ``testing_set.txt``)."""
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+
+
+def read_optional_text(path: str | Path) -> str | None:
+    """Stripped text of ``path`` or ``None`` when absent (language descriptions)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8", errors="replace").strip()
