@@ -121,7 +121,9 @@ class LoratTracker:
     # ------------------------------------------------------------------ batched API
     def _frame(self, frame: Any) -> torch.Tensor:
         if isinstance(frame, np.ndarray) and frame.dtype == np.uint8:
-            frame = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
+            if not frame.flags.writeable or not frame.flags.c_contiguous:
+                frame = np.array(frame)  # torch.from_numpy needs a writeable, contiguous buffer
+            frame = torch.from_numpy(frame).to(self.device)
         return to_chw_float(frame).to(self.device)
 
     def initialize(self, frame: Any, box_xywh: Any) -> TrackerState:

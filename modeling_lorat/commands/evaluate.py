@@ -1,0 +1,128 @@
+"""``lorat evaluate``: run a LoRAT model on a benchmark, write results, plots and ``summary.json``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_COLUMNS = {
+    "ope": [("AUC", "success_auc"), ("P", "precision"), ("P_norm", "norm_precision")],
+    "got10k": [("AO", "ao"), ("SR0.5", "sr50"), ("SR0.75", "sr75")],
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``lorat evaluate``."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="run a tracker on a benchmark and score it",
+        description="Track every sequence (batched, resumable, sharded under `accelerate launch`), write "
+        "result files, summary.json and success/precision plots, and print the metrics.",
+    )
+    parser.add_argument("--model", required=True, help="model folder or Hugging Face Hub id")
+    parser.add_argument(
+        "--dataset", required=True, help="benchmark: lasot, lasot_ext, got10k, trackingnet, tnl2k, otb, ..."
+    )
+    parser.add_argument("--root", required=True, help="dataset root folder")
+    parser.add_argument("--split", default=None, help="dataset split (default: the reader's default)")
+    parser.add_argument("--output", default=None, help="run folder (default: runs/<model>-<dataset>)")
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences tracked together (default 8)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: accelerate's device)"
+    )
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--sequences", default=None, help="comma-separated subset of sequence names")
+    parser.add_argument(
+        "--compare", nargs="+", default=[], metavar="DIR", help="other run folders to plot against"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+def select_sequences(sequences: Sequence, names: str | None) -> list:
+    """The sequences named in the comma-separated ``names`` (all when None); unknown names -> ValueError."""
+    sequences = list(sequences)
+    if not names:
+        return sequences
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    by_name = {seq.name: seq for seq in sequences}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown sequence(s): {', '.join(unknown)}")
+    return [by_name[n] for n in wanted]
+
+
+def format_table(results: Mapping[str, dict]) -> str:
+    """Text table of ``compute_dataset_metrics`` outputs (one row per tracker; scores in %)."""
+    rows = []
+    protocol = next((r["protocol"] for r in results.values()), "ope")
+    columns = _COLUMNS[protocol]
+    header = ["Tracker", *[c for c, _ in columns], "FPS", "Sequences"]
+    for name, result in results.items():
+        metrics = result.get("metrics") or {}
+        scores = [f"{metrics[k] * 100:.2f}" if k in metrics else "-" for _, k in columns]
+        fps = result.get("fps")
+        rows.append(
+            [
+                name,
+                *scores,
+                f"{fps:.1f}" if fps else "-",
+                f"{result['num_evaluated']}/{result['num_sequences']}",
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in [header, *rows]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate; returns 0 on success, 1 when no sequence could be tracked."""
+    from ..data import get_dataset
+    from ..data.readers import DEFAULT_SPLITS
+    from ..evaluation.plots import compare_result_dirs
+    from ..evaluation.runner import accelerate_state, evaluate_tracker, write_summary
+    from ..tracking_lorat import LoratTracker
+
+    dataset = args.dataset.lower().replace("-", "_")
+    state = accelerate_state()
+    sequences = select_sequences(get_dataset(dataset, args.root, args.split), args.sequences)
+    if not sequences:
+        raise ValueError(f"{dataset}: no sequence found under {args.root}")
+    output = Path(args.output or Path("runs") / f"{Path(str(args.model)).name}-{dataset}")
+    device = str(state.device) if args.device == "auto" else args.device
+    tracker = LoratTracker.from_pretrained(args.model, device=device, dtype=args.dtype)
+    summary = evaluate_tracker(
+        tracker,
+        sequences,
+        output,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        dataset_name=dataset,
+        state=state,
+    )
+    if not state.is_main_process:
+        return 0
+    summary = {
+        "dataset": dataset,
+        "split": args.split or DEFAULT_SPLITS.get(dataset),
+        "model": str(args.model),
+        **summary,
+    }
+    path = write_summary(output, summary)
+    comparison = compare_result_dirs([output, *args.compare], sequences, dataset, output)
+    print(format_table(comparison["results"]))
+    for name, reason in summary["skipped"].items():
+        print(f"skipped {name}: {reason}")
+    if summary["metrics"] is None and summary["without_ground_truth"]:
+        print(
+            f"{len(summary['without_ground_truth'])} sequences have no public ground truth: package them with "
+            f"`lorat package-submission --dataset {dataset} --results {output} --output {output}/submission.zip`"
+        )
+    print(f"summary: {path}")
+    for plot in [*comparison["plots"], comparison["attributes"]]:
+        if plot:
+            print(f"plot: {plot}")
+    tracked = summary["run"]["tracked"] + summary["run"]["resumed"]
+    return 0 if tracked else 1

@@ -1,0 +1,222 @@
+"""Tracking result files in the community formats, written atomically.
+
+Layouts (``results_dir`` is one tracker's folder):
+
+* ``"ope"`` (pytracking / LaSOT / TrackingNet): ``<seq>.txt`` with one ``x,y,w,h`` line per frame
+  (pixels, comma-separated) and ``<seq>_time.txt`` with one line of seconds per frame.
+* ``"got10k"`` (GOT-10k toolkit / submission): ``<seq>/<seq>_001.txt`` and ``<seq>/<seq>_time.txt``.
+
+Every file is written to a temporary file in the same folder and moved into place with
+``os.replace``, the time file before the box file, so a box file that exists is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LAYOUTS = ("ope", "got10k")
+TEMP_SUFFIX = ".tmp"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def result_paths(results_dir: str | Path, name: str, layout: str = "ope") -> tuple[Path, Path]:
+    """``(box_file, time_file)`` of sequence ``name`` in ``results_dir`` for ``layout``."""
+    results_dir = Path(results_dir)
+    if layout == "ope":
+        return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+    if layout == "got10k":
+        return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
+    raise ValueError(f"unknown result layout {layout!r}, expected one of {LAYOUTS}")
+
+
+def format_boxes(boxes: np.ndarray) -> str:
+    """``(N, 4)`` xywh pixel boxes -> text, one ``x,y,w,h`` line per frame (4 decimals)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return "".join(f"{x:.4f},{y:.4f},{w:.4f},{h:.4f}\n" for x, y, w, h in boxes)
+
+
+def format_times(times: np.ndarray) -> str:
+    """Per-frame seconds -> text, one value per line."""
+    return "".join(f"{t:.8f}\n" for t in np.asarray(times, dtype=np.float64).reshape(-1))
+
+
+def write_sequence_results(
+    results_dir: str | Path,
+    name: str,
+    boxes: np.ndarray,
+    times: np.ndarray | None = None,
+    layout: str = "ope",
+) -> Path:
+    """Write one sequence's boxes (``(N, 4)`` xywh pixels) and per-frame times (seconds), atomically.
+
+    The time file is written first so that an existing box file marks a complete result.
+    Returns the box file path.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    box_path, time_path = result_paths(results_dir, name, layout)
+    if times is not None:
+        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        if len(times) != len(boxes):
+            raise ValueError(f"{name}: {len(times)} frame times for {len(boxes)} boxes")
+        atomic_write_text(time_path, format_times(times))
+    atomic_write_text(box_path, format_boxes(boxes))
+    return box_path
+
+
+def _parse_rows(path: Path, name: str, columns: int | None) -> list[list[float]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: result file {path} is not text: {exc}") from exc
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    rows = []
+    for line_no, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped:
+            raise ValueError(f"{name}: empty line {line_no} in result file {path}")
+        fields = stripped.replace(",", " ").replace("\t", " ").split()
+        try:
+            values = [float(v) for v in fields]
+        except ValueError as exc:
+            raise ValueError(f"{name}: line {line_no} of {path} is not numeric: {stripped!r}") from exc
+        if columns is not None and len(values) != columns:
+            raise ValueError(
+                f"{name}: line {line_no} of {path} has {len(values)} values, expected {columns} (x,y,w,h)"
+            )
+        rows.append(values)
+    return rows
+
+
+def read_boxes(path: str | Path, num_frames: int | None = None, name: str | None = None) -> np.ndarray:
+    """Read an ``x,y,w,h`` result file (comma, tab or space separated) as ``(N, 4)`` float64 pixels.
+
+    Raises:
+        FileNotFoundError: missing file (message names the sequence).
+        ValueError: malformed line, or ``num_frames`` given and the line count differs.
+    """
+    path = Path(path)
+    name = name or path.stem
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: result file not found: {path}")
+    rows = _parse_rows(path, name, columns=4)
+    if num_frames is not None and len(rows) != num_frames:
+        raise ValueError(
+            f"{name}: result file {path} has {len(rows)} lines, expected {num_frames} (one per frame)"
+        )
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def read_times(path: str | Path, num_frames: int | None = None, name: str | None = None) -> np.ndarray:
+    """Read a per-frame time file (seconds; first column if there are several repetitions).
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`read_boxes`.
+    """
+    path = Path(path)
+    name = name or path.stem
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: time file not found: {path}")
+    rows = _parse_rows(path, name, columns=None)
+    if num_frames is not None and len(rows) != num_frames:
+        raise ValueError(f"{name}: time file {path} has {len(rows)} lines, expected {num_frames}")
+    return np.asarray([r[0] for r in rows], dtype=np.float64)
+
+
+def find_layout(results_dir: str | Path, name: str) -> str | None:
+    """The layout in which sequence ``name`` has a box file in ``results_dir``, or None."""
+    for layout in LAYOUTS:
+        if result_paths(results_dir, name, layout)[0].is_file():
+            return layout
+    return None
+
+
+@dataclass
+class SequenceResult:
+    """One sequence's stored result: ``boxes`` ``(N, 4)`` xywh pixels, ``times`` seconds or None."""
+
+    name: str
+    boxes: np.ndarray
+    times: np.ndarray | None
+    layout: str
+
+
+def read_sequence_results(
+    results_dir: str | Path, name: str, num_frames: int | None = None, layout: str | None = None
+) -> SequenceResult:
+    """Read sequence ``name`` from ``results_dir`` (layout auto-detected unless given).
+
+    The time file is optional; a time file with the wrong length is ignored (times = None).
+
+    Raises:
+        FileNotFoundError: no box file for the sequence.
+        ValueError: malformed box file or wrong number of lines (message names the sequence).
+    """
+    layout = layout or find_layout(results_dir, name)
+    if layout is None:
+        raise FileNotFoundError(
+            f"{name}: no result file in {results_dir} (looked for {name}.txt and {name}/{name}_001.txt)"
+        )
+    box_path, time_path = result_paths(results_dir, name, layout)
+    boxes = read_boxes(box_path, num_frames=num_frames, name=name)
+    times = None
+    if time_path.is_file():
+        try:
+            times = read_times(time_path, num_frames=len(boxes), name=name)
+        except ValueError:
+            times = None
+    return SequenceResult(name, boxes, times, layout)
+
+
+def has_complete_results(results_dir: str | Path, name: str, num_frames: int, layout: str = "ope") -> bool:
+    """True when ``name`` has a readable box file with exactly ``num_frames`` lines in ``layout``."""
+    try:
+        read_sequence_results(results_dir, name, num_frames=num_frames, layout=layout)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def remove_temp_files(results_dir: str | Path, name: str, layout: str = "ope") -> list[Path]:
+    """Delete leftover temp files of sequence ``name`` (from an interrupted write). Returns them."""
+    removed = []
+    for path in result_paths(results_dir, name, layout):
+        if path.parent.is_dir():
+            for tmp in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+def resolve_results_dir(path: str | Path) -> Path:
+    """A run folder (``runs/NAME`` with ``results/`` inside) or a results folder -> the results folder."""
+    path = Path(path)
+    if (path / "results").is_dir():
+        return path / "results"
+    return path

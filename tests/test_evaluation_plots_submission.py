@@ -1,0 +1,166 @@
+"""Comparison plots, per-attribute breakdown, submission zips and the plot / package-submission CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from modeling_lorat.cli import main as cli_main
+from modeling_lorat.data.sequence import TrackingSequence
+from modeling_lorat.evaluation.plots import (
+    attribute_scores,
+    compare_result_dirs,
+    legend_entries,
+    sequence_attribute_flags,
+)
+from modeling_lorat.evaluation.results_io import write_sequence_results
+from modeling_lorat.evaluation.submission import package_got10k_submission, package_trackingnet_submission
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_sequences(num: int = 4, num_frames: int = 8) -> list[TrackingSequence]:
+    sequences = []
+    for i in range(num):
+        boxes = np.array([[20.0 + 2 * f, 30.0, 20.0, 16.0] for f in range(num_frames)])
+        flags = {"IV": i % 2 == 0, "FM": i < 2, "LR": False}
+        sequences.append(
+            TrackingSequence(
+                f"s{i}", [None] * num_frames, boxes, dataset="lasot", attributes={"attribute_flags": flags}
+            )
+        )
+    return sequences
+
+
+def write_run(run_dir, sequences, shift: float, layout: str = "ope") -> None:
+    for seq in sequences:
+        boxes = seq.boxes.copy()
+        boxes[1:, 0] += shift
+        write_sequence_results(run_dir / "results", seq.name, boxes, np.full(len(seq), 0.02), layout=layout)
+
+
+def test_legend_sorted_by_score():
+    assert legend_entries({"a": 0.512, "b": 0.7, "c": 0.6}) == [
+        ("b", "b [70.0]"),
+        ("c", "c [60.0]"),
+        ("a", "a [51.2]"),
+    ]
+
+
+def test_compare_result_dirs_draws_plots_and_attributes(tmp_path):
+    sequences = make_sequences()
+    write_run(tmp_path / "good", sequences, shift=1.0)
+    write_run(tmp_path / "bad", sequences, shift=12.0)
+    out = compare_result_dirs(
+        [tmp_path / "bad", tmp_path / "good" / "results"], sequences, "lasot", tmp_path / "plots"
+    )
+    results = out["results"]
+    assert list(results) == ["bad", "good"]
+    assert results["good"]["metrics"]["success_auc"] > results["bad"]["metrics"]["success_auc"]
+    names = sorted(p.name for p in out["plots"])
+    assert names == ["norm_precision_plot.png", "precision_plot.png", "success_plot.png"]
+    for path in [*out["plots"], out["attributes"]]:
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+    table = json.loads((tmp_path / "plots" / "attributes.json").read_text())
+    per_seq = results["good"]["per_sequence"]
+    expected_iv = np.mean([per_seq[n]["success_auc"] for n in ("s0", "s2")])
+    assert table["good"]["IV"] == {"score": pytest.approx(expected_iv), "num_sequences": 2}
+    assert "LR" not in table["good"]  # no sequence has it
+
+
+def test_attribute_flags_sources():
+    seq = make_sequences(1)[0]
+    assert sequence_attribute_flags(seq) == {"IV": True, "FM": True, "LR": False}
+    seq.attributes = {"class": "cat", "IV": 1, "FM": 0, "language": "a cat"}
+    assert sequence_attribute_flags(seq) == {"IV": True, "FM": False}
+    seq.attributes = {"class": "cat"}
+    assert sequence_attribute_flags(seq) == {}
+    assert attribute_scores([seq], {"s0": {"success_auc": 0.5}}) == {}
+
+
+def test_got10k_plot_uses_ao(tmp_path):
+    sequences = make_sequences(2)
+    for seq in sequences:
+        seq.attributes = {"resolution": (200, 100)}
+    write_run(tmp_path / "run", sequences, shift=2.0, layout="got10k")
+    out = compare_result_dirs([tmp_path / "run"], sequences, "got10k", tmp_path / "plots")
+    assert [p.name for p in out["plots"]] == ["success_plot.png"] and out["attributes"] is None
+    assert set(out["results"]["run"]["metrics"]) == {"ao", "sr50", "sr75"}
+
+
+def test_got10k_submission_zip(tmp_path):
+    sequences = make_sequences(3, num_frames=5)
+    write_run(tmp_path / "run", sequences, shift=0.5, layout="ope")  # converted to GOT-10k layout
+    zip_path = package_got10k_submission(tmp_path / "run", tmp_path / "out" / "sub.zip", sequences)
+    with zipfile.ZipFile(zip_path) as archive:
+        names = sorted(archive.namelist())
+        assert names == sorted(
+            [f"s{i}/s{i}_001.txt" for i in range(3)] + [f"s{i}/s{i}_time.txt" for i in range(3)]
+        )
+        lines = archive.read("s1/s1_001.txt").decode().splitlines()
+        assert len(lines) == 5 and lines[0] == "20.0000,30.0000,20.0000,16.0000"
+        assert len(archive.read("s1/s1_time.txt").decode().split()) == 5
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["sub.zip"]  # no temp file left
+
+
+def test_submission_errors_name_the_sequence(tmp_path):
+    sequences = make_sequences(2, num_frames=5)
+    write_sequence_results(tmp_path / "r", "s0", sequences[0].boxes)  # no time file
+    with pytest.raises(ValueError, match="s0: no valid per-frame time file"):
+        package_got10k_submission(tmp_path / "r", tmp_path / "a.zip")
+    with pytest.raises(FileNotFoundError, match="s1: no result file"):
+        package_trackingnet_submission(tmp_path / "r", tmp_path / "b.zip", sequences)
+    (tmp_path / "r" / "s0.txt").write_text("1,2,3,4\n" * 4)
+    with pytest.raises(ValueError, match="s0: result file .* has 4 lines, expected 5"):
+        package_trackingnet_submission(tmp_path / "r", tmp_path / "b.zip", sequences[:1])
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / "b.zip").exists()
+
+
+def test_trackingnet_zip_via_cli(tmp_path, capsys):
+    sequences = make_sequences(2, num_frames=4)
+    write_run(tmp_path / "run", sequences, shift=0.0, layout="got10k")  # converted to flat files
+    (tmp_path / "t.zip").write_bytes(b"old")  # replaced atomically
+    code = cli_main(
+        [
+            "package-submission",
+            "--dataset",
+            "trackingnet",
+            "--results",
+            str(tmp_path / "run"),
+            "--output",
+            str(tmp_path / "t.zip"),
+        ]
+    )
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    with zipfile.ZipFile(tmp_path / "t.zip") as archive:
+        assert sorted(archive.namelist()) == ["s0.txt", "s1.txt"]
+        assert archive.read("s0.txt").decode().splitlines()[1] == "22.0000,30.0000,20.0000,16.0000"
+
+
+def test_plot_cli_on_synthetic_benchmark(tmp_path, capsys):
+    from modeling_lorat.data import get_dataset
+    from modeling_lorat.data.synthetic import write_synthetic_benchmark
+
+    root = write_synthetic_benchmark(tmp_path / "synth", 2, seed=0, num_frames=4, frame_size=(64, 48))
+    sequences = get_dataset("synthetic", root)
+    write_run(tmp_path / "runA", sequences, shift=1.0)
+    code = cli_main(
+        [
+            "plot",
+            str(tmp_path / "runA"),
+            "--dataset",
+            "synthetic",
+            "--root",
+            str(root),
+            "--output",
+            str(tmp_path / "p"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "AUC" in out and "runA" in out and "2/2" in out
+    assert (tmp_path / "p" / "success_plot.png").is_file()
+    assert cli_main(["plot", str(tmp_path / "nope"), "--dataset", "synthetic", "--root", str(root)]) == 2
+    assert "result folder not found" in capsys.readouterr().err
