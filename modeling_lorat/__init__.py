@@ -8,9 +8,11 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from .configuration_lorat import LORAT_PRESETS, LoratConfig
 from .image_processing_lorat import LoratImageProcessor
 from .modeling_lorat import LoratForTracking, LoratPreTrainedModel, LoratTrackingOutput
+from .pipeline_lorat import register_pipeline
 
 AutoConfig.register("lorat", LoratConfig, exist_ok=True)
 AutoModel.register(LoratConfig, LoratForTracking, exist_ok=True)
+register_pipeline()
 AutoImageProcessor.register(LoratConfig, slow_image_processor_class=LoratImageProcessor, exist_ok=True)
 
 __all__ = [

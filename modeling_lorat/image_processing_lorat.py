@@ -52,7 +52,9 @@ def to_chw_float(image: Any) -> torch.Tensor:
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
-        tensor = torch.from_numpy(np.ascontiguousarray(image))
+        if not image.flags.writeable or not image.flags.c_contiguous:
+            image = np.array(image)  # torch.from_numpy needs a writeable, contiguous buffer
+        tensor = torch.from_numpy(image)
         channels_last = True
     elif isinstance(image, torch.Tensor):
         tensor = image

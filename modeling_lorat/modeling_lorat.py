@@ -137,6 +137,7 @@ class LoratPreTrainedModel(PreTrainedModel):
     config: LoratConfig
     base_model_prefix = "lorat"
     main_input_name = "pixel_values_search"
+    input_modalities = ("image",)
     supports_gradient_checkpointing = True
     _no_split_modules = ["Dinov2Layer"]
     _supports_sdpa = True

@@ -33,6 +33,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary user files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
