@@ -10,6 +10,7 @@ share A between them, fresh training gives each its own A, +r*hidden params per 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -142,6 +143,10 @@ def load_adapter_checkpoint(model_cls: type, path: str | os.PathLike, merge: boo
     if not config.backbone_name_or_path:
         raise ValueError(f"adapter checkpoint {path} has no backbone_name_or_path in its config.json")
     extra = {k: kwargs[k] for k in ("attn_implementation", "dtype") if k in kwargs}
-    base = model_cls.from_backbone(config.backbone_name_or_path, config=config, **extra)
+    backbone = config.backbone_name_or_path
+    beside = Path(str(path)) / backbone
+    if not Path(backbone).is_absolute() and beside.is_dir():
+        backbone = str(beside)  # a backbone folder shipped next to the adapter (e.g. random demo backbones)
+    base = model_cls.from_backbone(backbone, config=config, **extra)
     peft_model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge)
     return peft_model.merge_and_unload() if merge else peft_model

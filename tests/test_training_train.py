@@ -84,7 +84,7 @@ def test_tiny_model_learns_and_saved_adapter_loads(tmp_path):
     } <= names
     assert "model.safetensors" not in names and "README.md" not in names
     config = json.loads((out / "config.json").read_text())
-    assert Path(config["backbone_name_or_path"]).is_dir()
+    assert (out / config["backbone_name_or_path"]).is_dir()  # shipped next to the adapter
 
     merged = LoratForTracking.from_pretrained(out).eval()
     unmerged = LoratForTracking.from_pretrained(out, merge_lora=False).eval()

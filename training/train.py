@@ -42,7 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Hub id or local folder of the DINOv2 backbone (default: the preset's, e.g. facebook/dinov2-base)",
     )
-    m.add_argument("--tiny", action="store_true", help="tiny random DINOv2 (tests / demo); ignores --preset")
+    m.add_argument("--tiny", action="store_true", help="tiny random DINOv2 (tests); ignores --preset")
+    m.add_argument(
+        "--model_config",
+        default=None,
+        help="LoratConfig folder/json for a custom backbone (e.g. the demo's); ignores --preset",
+    )
     m.add_argument("--lora_init", default="bert", choices=("bert", "peft"), help="bert = official init")
     m.add_argument("--gradient_checkpointing", action="store_true")
     m.add_argument("--torch_compile", action="store_true", help="torch.compile the model (inductor)")
@@ -173,6 +178,16 @@ def build_model(args: argparse.Namespace):
 
         config = tiny_config(lora_init=args.lora_init)
         model = LoratForTracking.from_backbone(tiny_dinov2(args.seed), config=config)
+    elif args.model_config:
+        from modeling_lorat import LoratConfig
+
+        config = LoratConfig.from_pretrained(args.model_config)
+        config.lora_init = args.lora_init
+        backbone = args.pretrained_backbone or config.backbone_name_or_path
+        if not backbone:
+            raise ValueError("--model_config needs --pretrained_backbone or a backbone_name_or_path in the config")
+        config.backbone_name_or_path = config.backbone_name_or_path or backbone
+        model = LoratForTracking.from_backbone(backbone, config=config)
     else:
         backbone = args.pretrained_backbone or LORAT_PRESETS[args.preset]["backbone_name_or_path"]
         if Path(backbone).expanduser().exists():
@@ -254,7 +269,7 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
 
         backbone_dir = out / "tiny_backbone"
         tiny_dinov2(args.seed).save_pretrained(backbone_dir)
-        config.backbone_name_or_path = str(backbone_dir.resolve())
+        config.backbone_name_or_path = backbone_dir.name  # resolved next to the adapter when loading
     readme = out / "README.md"
     had_readme = readme.is_file()
     peft_model.save_pretrained(out, state_dict=state_dict)
