@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -94,53 +96,28 @@ def _train(workdir: Path, args: argparse.Namespace) -> Path:
         lora_alpha=16,
     )
     config.save_pretrained(workdir / "lorat_config")
+    launch = f"--num_processes {args.num_processes} --num_machines 1 --mixed_precision no --dynamo_backend no"
+    launch += " --cpu" if args.num_processes == 1 else " --multi_gpu"
+    # Demo-specific choices (documented in the README): a higher learning rate and no augmentation so that a
+    # random backbone learns within minutes; gap <= 30 frames on 60-frame videos.
+    train = (
+        f"--model_config {shlex.quote(str(workdir / 'lorat_config'))} --dataset synthetic:400 "
+        f"--output_dir {shlex.quote(str(model_dir))} "
+        f"--max_train_steps {args.train_steps} --train_batch_size 16 --learning_rate 3e-3 --lr_warmup_steps 50 "
+        f"--weight_decay 0.01 --no_augmentation --max_gap 30 --dataloader_num_workers 1 "
+        f"--checkpointing_steps {max(50, args.train_steps // 4)} --checkpoints_total_limit 1 "
+        "--resume_from_checkpoint latest --report_to none --mixed_precision no --seed 0"
+    )
     command = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
-        "--num_processes",
-        str(args.num_processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        *(["--cpu"] if args.num_processes == 1 else ["--multi_gpu"]),
+        *launch.split(),
         str(train_script),
-        "--model_config",
-        str(workdir / "lorat_config"),
-        "--dataset",
-        "synthetic:400",
-        "--output_dir",
-        str(model_dir),
-        "--max_train_steps",
-        str(args.train_steps),
-        "--train_batch_size",
-        "16",
-        "--learning_rate",
-        "3e-3",
-        "--lr_warmup_steps",
-        "50",
-        "--weight_decay",
-        "0.01",
-        "--dataloader_num_workers",
-        "1",
-        "--checkpointing_steps",
-        str(max(50, args.train_steps // 4)),
-        "--checkpoints_total_limit",
-        "1",
-        "--resume_from_checkpoint",
-        "latest",
-        "--report_to",
-        "none",
-        "--mixed_precision",
-        "no",
-        "--seed",
-        "0",
+        *shlex.split(train),
     ]
     print("$ accelerate launch training/train.py --model_config ... (see training/README.md)", flush=True)
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if args.num_processes > 1:
         env["ACCELERATE_USE_CPU"] = "1"
     subprocess.run(command, check=True, cwd=REPO, env=env)
