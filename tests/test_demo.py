@@ -13,13 +13,25 @@ from modeling_lorat.cli import main as cli_main
 
 @pytest.mark.slow
 def test_demo_pipeline_small_budget(tmp_path, capsys):
-    args = ["demo", "--workdir", str(tmp_path), "--train-steps", "6", "--test-sequences", "2", "--test-frames", "8"]
+    args = [
+        "demo",
+        "--workdir",
+        str(tmp_path),
+        "--train-steps",
+        "6",
+        "--test-sequences",
+        "2",
+        "--test-frames",
+        "8",
+    ]
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     for step in range(1, 7):
         assert f"[{step}/6]" in out
     model_dir = tmp_path / "model"
-    assert (model_dir / "adapter_model.safetensors").is_file() and (model_dir / "adapter_config.json").is_file()
+    assert (model_dir / "adapter_model.safetensors").is_file() and (
+        model_dir / "adapter_config.json"
+    ).is_file()
     assert not list(model_dir.glob("*.bin"))
     model = LoratForTracking.from_pretrained(model_dir)
     assert model.config.backbone_config.num_hidden_layers == 4

@@ -185,7 +185,9 @@ def build_model(args: argparse.Namespace):
         config.lora_init = args.lora_init
         backbone = args.pretrained_backbone or config.backbone_name_or_path
         if not backbone:
-            raise ValueError("--model_config needs --pretrained_backbone or a backbone_name_or_path in the config")
+            raise ValueError(
+                "--model_config needs --pretrained_backbone or a backbone_name_or_path in the config"
+            )
         config.backbone_name_or_path = config.backbone_name_or_path or backbone
         model = LoratForTracking.from_backbone(backbone, config=config)
     else:
