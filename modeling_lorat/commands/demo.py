@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``lorat demo``."""
     parser = subparsers.add_parser("demo", help="train + evaluate a small LoRAT on synthetic videos (CPU)")
     parser.add_argument("--workdir", default="demo_output", help="where data, model and results go")
-    parser.add_argument("--train-steps", type=int, default=3600, help="optimisation steps (batch 16)")
+    parser.add_argument("--train-steps", type=int, default=4200, help="optimisation steps (batch 16)")
     parser.add_argument("--test-sequences", type=int, default=12, help="synthetic test videos")
     parser.add_argument("--test-frames", type=int, default=60, help="frames per test video")
     parser.add_argument("--num-processes", type=int, default=1, help="accelerate processes for training")
