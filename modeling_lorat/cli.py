@@ -1,8 +1,8 @@
 """`lorat` command line: ``lorat {track,evaluate,plot,package-submission,convert,push,demo} ...``.
 
 Each sub-command lives in ``modeling_lorat/commands/<name>.py`` exposing ``add_parser(subparsers)``
-and ``run(args) -> int``; modules are imported only when their command runs... except for building
-the parser, which imports each (they keep heavy imports inside ``run``).
+and ``run(args) -> int``. Building the parser imports every command module, so they keep heavy imports
+(torch, transformers) inside ``run``.
 """
 
 from __future__ import annotations
