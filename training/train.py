@@ -15,8 +15,10 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -264,21 +266,27 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
     if not accelerator.is_main_process:
         return None
     out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     peft_model = accelerator.unwrap_model(model)
     config = config.__class__.from_dict(config.to_dict())
+    # Write into a temporary folder, then move the files in with the adapter weights last, so a kill
+    # mid-save never leaves a loadable-looking but half-written adapter in output_dir.
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final-"))
     if args.tiny:  # the random tiny backbone is not on the Hub: keep it (re-made from the seed) next to it
         from modeling_lorat.testing_utils import tiny_dinov2
 
-        backbone_dir = out / "tiny_backbone"
-        tiny_dinov2(args.seed).save_pretrained(backbone_dir)
-        config.backbone_name_or_path = backbone_dir.name  # resolved next to the adapter when loading
-    readme = out / "README.md"
-    had_readme = readme.is_file()
-    peft_model.save_pretrained(out, state_dict=state_dict)
-    if readme.is_file() and not had_readme:
-        readme.unlink()  # peft's placeholder card; hub_cards renders a real one when pushing
-    config.save_pretrained(out)
-    LoratImageProcessor.from_config(config).save_pretrained(out)
+        tiny_dinov2(args.seed).save_pretrained(tmp / "tiny_backbone")
+        config.backbone_name_or_path = "tiny_backbone"  # resolved next to the adapter when loading
+    peft_model.save_pretrained(tmp, state_dict=state_dict)
+    (tmp / "README.md").unlink(missing_ok=True)  # peft's placeholder card; hub_cards renders a real one
+    config.save_pretrained(tmp)
+    LoratImageProcessor.from_config(config).save_pretrained(tmp)
+    for path in sorted(tmp.iterdir(), key=lambda p: p.name == "adapter_model.safetensors"):
+        target = out / path.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(path, target)
+    tmp.rmdir()
     return out
 
 

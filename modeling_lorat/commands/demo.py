@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -68,7 +69,11 @@ def make_demo_backbone(path: Path, seed: int = 0) -> Path:
         model.embeddings.position_embeddings[0, 1:] = sincos_position_embeddings(
             grid, DEMO_BACKBONE["hidden_size"]
         )
-    model.save_pretrained(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)  # never a half-written backbone at ``path``
     return path
 
 
