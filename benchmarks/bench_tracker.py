@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_tracker.py [--quick] [--device cpu|cuda] [--threads N]
+    python benchmarks/bench_tracker.py [--quick] [--device cpu|cuda] [--dtype float16] [--compile] [--threads N]
 
 1. **Overhead** (B-224, random weights, LoRA merged): the time of a tracker ``step`` (frame to
    tensor, search crop, normalisation, peak selection, box mapping) minus the bare model forward on
@@ -67,11 +67,11 @@ def moving_frame(index: int, size: tuple[int, int], rng: np.random.Generator | N
     return frame
 
 
-def base_tracker(device: str) -> LoratTracker:
+def base_tracker(device: str, dtype: str = "float32", compile: bool = False) -> LoratTracker:
     """B-224 with random weights, LoRA applied and merged (as a released tracker runs)."""
     torch.manual_seed(0)
     model = apply_lora(LoratForTracking(LoratConfig.from_preset("b-224"))).merge_and_unload()
-    return LoratTracker(model, device=device, dtype=torch.float32)
+    return LoratTracker(model, device=device, dtype=dtype, compile=compile)
 
 
 class TimedForward:
@@ -176,8 +176,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (fewer steps and frames)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    parser.add_argument("--compile", action="store_true", help="torch.compile the B-224 forward")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.dtype == "float16" and args.device == "cpu":
+        parser.error("--dtype float16 needs --device cuda")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -188,15 +192,17 @@ def main() -> None:
         if device.type == "cuda"
         else f"CPU, {torch.get_num_threads()} threads"
     )
-    print(f"device: {where}; torch {torch.__version__}")
+    print(
+        f"device: {where}; torch {torch.__version__}; B-224 {args.dtype}{', compiled' if args.compile else ''}"
+    )
 
     long_video = bench_long_video(num_frames, early, args.device)  # first: peak RSS before B-224 loads
-    tracker = base_tracker(args.device)
+    tracker = base_tracker(args.device, args.dtype, args.compile)
     overhead = bench_overhead(tracker, steps)
     batching = bench_batching(tracker, rounds)
 
     rows = [
-        ("B-224 forward (1 seq, 1280x720 frame)", f"{overhead['forward_ms']:.1f} ms", ""),
+        (f"B-224 forward (1 seq, 1280x720 frame, {args.dtype})", f"{overhead['forward_ms']:.1f} ms", ""),
         (
             "tracker overhead / forward",
             f"{overhead['overhead_ms']:.1f} ms = {overhead['ratio'] * 100:.1f} %",

@@ -112,6 +112,37 @@ def test_lasot_test_split_embedded_list_and_override(tmp_path):
         get_dataset("lasot", tmp_path, "bogus")
 
 
+def test_lasot_attribute_files_from_the_toolkit(tmp_path):
+    from modeling_lorat.data.readers_lasot import LASOT_ATTRIBUTE_NAMES, read_lasot, read_lasot_ext
+    from modeling_lorat.evaluation.plots import LASOT_ATTRIBUTES
+
+    assert tuple(LASOT_ATTRIBUTES) == LASOT_ATTRIBUTE_NAMES  # plot labels in the toolkit's order
+
+    make_lasot(tmp_path)
+    assert all("attribute_flags" not in s.attributes for s in get_dataset("lasot", tmp_path, "all"))
+    # the toolkit's annos/att/<seq>.txt, here for airplane-1 only: POC, ROT, SV, LR set
+    write_lines(tmp_path / "annos" / "att" / "airplane-1.txt", ["0,1,0,0,0,1,0,0,1,0,0,0,1,0"])
+    first, second = get_dataset("lasot", tmp_path, "all")
+    flags = first.attributes["attribute_flags"]
+    assert list(flags) == list(LASOT_ATTRIBUTE_NAMES)
+    assert [name for name, on in flags.items() if on] == ["POC", "ROT", "SV", "LR"]
+    assert "attribute_flags" not in second.attributes  # no file: no flags
+    # an explicit folder wins over the auto-detected one; LaSOT_ext reads the same way
+    other = tmp_path / "elsewhere"
+    write_lines(other / "airplane-2.txt", [" ".join(["1"] * 14)])
+    first, second = read_lasot(tmp_path, "all", attributes_dir=other)
+    assert "attribute_flags" not in first.attributes and all(second.attributes["attribute_flags"].values())
+    assert read_lasot_ext(tmp_path, attributes_dir=other)[1].attributes["attribute_flags"]["ARC"] is True
+    with pytest.raises(FileNotFoundError, match="LaSOT attribute folder: folder not found"):
+        read_lasot(tmp_path, "all", attributes_dir=tmp_path / "missing")
+    write_lines(tmp_path / "annos" / "att" / "airplane-1.txt", ["0,1,0,2,0,1,0,0,1,0,0,0,1,0"])
+    with pytest.raises(ValueError, match=r"airplane-1\.txt: expected 14 comma-separated 0/1"):
+        get_dataset("lasot", tmp_path, "all")
+    write_lines(tmp_path / "annos" / "att" / "airplane-1.txt", ["0,1,0"])
+    with pytest.raises(ValueError, match=r"airplane-1\.txt: expected 14"):
+        get_dataset("lasot", tmp_path, "all")
+
+
 def test_lasot_ext_and_missing_frames(tmp_path):
     make_lasot(tmp_path, names=("atv-1", "atv-2"))
     seqs = get_dataset("lasot_ext", tmp_path)

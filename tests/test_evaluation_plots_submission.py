@@ -164,3 +164,33 @@ def test_plot_cli_on_synthetic_benchmark(tmp_path, capsys):
     assert (tmp_path / "p" / "success_plot.png").is_file()
     assert cli_main(["plot", str(tmp_path / "nope"), "--dataset", "synthetic", "--root", str(root)]) == 2
     assert "result folder not found" in capsys.readouterr().err
+
+
+def test_plot_cli_per_attribute_breakdown_from_lasot_toolkit_files(tmp_path, capsys):
+    from test_data_readers import make_lasot, write_lines
+
+    from modeling_lorat.data import get_dataset
+
+    root = tmp_path / "LaSOT"
+    make_lasot(root, names=("cat-1", "cat-2", "cat-3"))
+    for name, flags in (("cat-1", "1,0,0,0,0,0,0,0,0,0,1,0,0,0"), ("cat-2", "1,0,0,0,0,0,0,0,0,0,0,0,0,0")):
+        write_lines(root / "att" / f"{name}.txt", [flags])  # cat-3 has no attribute file
+    (root / "testing_set.txt").write_text("cat-1\ncat-2\ncat-3\n")
+    sequences = get_dataset("lasot", root)
+    write_run(tmp_path / "run", sequences, shift=1.0)
+    args = [
+        "plot",
+        str(tmp_path / "run"),
+        "--dataset",
+        "lasot",
+        "--root",
+        str(root),
+        "--output",
+        str(tmp_path / "p"),
+    ]
+    code = cli_main(args)
+    assert code == 0 and "attributes_plot.png" in capsys.readouterr().out
+    assert (tmp_path / "p" / "attributes_plot.png").read_bytes()[:8] == PNG_MAGIC
+    table = json.loads((tmp_path / "p" / "attributes.json").read_text())["run"]
+    assert table["IV"]["num_sequences"] == 2 and table["FM"]["num_sequences"] == 1
+    assert "POC" not in table  # no sequence has it

@@ -10,6 +10,12 @@ Layout::
 
 A flat layout (``root/<class>-<n>/...``) is accepted too. ``absent = full_occlusion | out_of_view``.
 
+Attributes: the LaSOT evaluation toolkit ships one file per sequence, ``annos/att/<class>-<n>.txt``,
+holding 14 comma-separated 0/1 flags in the order of :data:`LASOT_ATTRIBUTE_NAMES`. When that
+folder is found at ``root/att`` or ``root/annos/att`` (or passed as ``attributes_dir``), each
+sequence gets ``attributes["attribute_flags"] = {"IV": bool, ...}``, which the per-attribute
+plot of ``lorat evaluate`` / ``lorat plot`` reads. Sequences without a file get no flags.
+
 Splits (LaSOT): ``"test"`` is the official 280-sequence protocol-II test set (embedded below, in
 the order of the official ``testing_set.txt``; a ``root/testing_set.txt`` file, when present,
 overrides it), ``"train"`` is every other sequence found under ``root`` and ``"all"`` is
@@ -111,6 +117,9 @@ LASOT_TEST_SEQUENCES: tuple[str, ...] = tuple(
     f"{cls}-{number}" for cls, numbers in _LASOT_TEST.items() for number in numbers
 )
 LASOT_SPLITS = ("test", "train", "all")
+# Attribute order of the toolkit's annos/att/*.txt files (its `att_fig_name`).
+LASOT_ATTRIBUTE_NAMES: tuple[str, ...] = tuple("IV POC DEF MB CM ROT BC VC SV FOC FM OV LR ARC".split())
+_ATTRIBUTE_DIRS = ("att", "annos/att")
 _SEQUENCE_NAME = re.compile(r"^(?P<cls>.+)-\d+$")
 
 
@@ -139,8 +148,35 @@ def _discover(root: Path) -> list[str]:
     return sorted(names, key=natural_key)
 
 
-def read_lasot_sequence(seq_dir: str | Path, dataset: str = "lasot") -> TrackingSequence:
-    """Read one LaSOT-layout sequence folder (frames listed lazily as paths)."""
+def read_attribute_flags(path: str | Path) -> dict[str, bool]:
+    """The 14 LaSOT attribute flags of one toolkit file (``annos/att/<seq>.txt``) as ``{"IV": bool, ...}``.
+
+    Raises ``ValueError`` naming the file unless it holds exactly 14 values, each 0 or 1.
+    """
+    text = Path(path).read_text(encoding="utf-8", errors="replace").strip()
+    values = [v for v in re.split(r"[,\s]+", text) if v]
+    if len(values) != len(LASOT_ATTRIBUTE_NAMES) or any(v not in ("0", "1") for v in values):
+        raise ValueError(
+            f"{path}: expected {len(LASOT_ATTRIBUTE_NAMES)} comma-separated 0/1 attribute flags "
+            f"({','.join(LASOT_ATTRIBUTE_NAMES)}), got {text[:80]!r}"
+        )
+    return {name: value == "1" for name, value in zip(LASOT_ATTRIBUTE_NAMES, values)}
+
+
+def _attribute_dir(root: Path, attributes_dir: str | Path | None) -> Path | None:
+    if attributes_dir is not None:
+        return require_dir(attributes_dir, "LaSOT attribute folder")
+    return next((root / d for d in _ATTRIBUTE_DIRS if (root / d).is_dir()), None)
+
+
+def read_lasot_sequence(
+    seq_dir: str | Path, dataset: str = "lasot", attributes_dir: str | Path | None = None
+) -> TrackingSequence:
+    """Read one LaSOT-layout sequence folder (frames listed lazily as paths).
+
+    With ``attributes_dir``, the sequence's attribute flags are read from ``<attributes_dir>/<name>.txt``
+    when that file exists.
+    """
     seq_dir = Path(seq_dir)
     name = seq_dir.name
     require_dir(seq_dir, f"sequence {name!r}")
@@ -154,13 +190,18 @@ def read_lasot_sequence(seq_dir: str | Path, dataset: str = "lasot") -> Tracking
     language = read_optional_text(seq_dir / "nlp.txt")
     if language:
         attributes["language"] = language
+    if attributes_dir is not None and (Path(attributes_dir) / f"{name}.txt").is_file():
+        attributes["attribute_flags"] = read_attribute_flags(Path(attributes_dir) / f"{name}.txt")
     return TrackingSequence(name, frames, boxes, absent, dataset=dataset, attributes=attributes)
 
 
-def read_lasot(root: str | Path, split: str = "test", dataset: str = "lasot") -> list[TrackingSequence]:
+def read_lasot(
+    root: str | Path, split: str = "test", dataset: str = "lasot", attributes_dir: str | Path | None = None
+) -> list[TrackingSequence]:
     """Read LaSOT sequences for ``split`` in ``{"test", "train", "all"}``.
 
-    Boxes are ``x, y, w, h`` pixels. Raises ``FileNotFoundError`` naming a test sequence that is
+    Boxes are ``x, y, w, h`` pixels. Attribute flags come from ``attributes_dir`` (default:
+    ``root/att`` or ``root/annos/att`` when present; see the module docstring). Raises ``FileNotFoundError`` naming a test sequence that is
     missing, ``ValueError`` for an unknown split.
     """
     if split not in LASOT_SPLITS:
@@ -175,12 +216,19 @@ def read_lasot(root: str | Path, split: str = "test", dataset: str = "lasot") ->
         if split == "train":
             excluded = set(test_names)
             names = [name for name in names if name not in excluded]
-    return [read_lasot_sequence(_sequence_dir(root, name), dataset=dataset) for name in names]
+    att = _attribute_dir(root, attributes_dir)
+    return [read_lasot_sequence(_sequence_dir(root, name), dataset, att) for name in names]
 
 
-def read_lasot_ext(root: str | Path, split: str = "test") -> list[TrackingSequence]:
-    """Read every LaSOT_ext sequence (dataset name ``"lasot_ext"``); ``split`` is ``"test"``/``"all"``."""
+def read_lasot_ext(
+    root: str | Path, split: str = "test", attributes_dir: str | Path | None = None
+) -> list[TrackingSequence]:
+    """Read every LaSOT_ext sequence (dataset name ``"lasot_ext"``); ``split`` is ``"test"``/``"all"``.
+
+    Attribute flags as for :func:`read_lasot`.
+    """
     if split not in ("test", "all"):
         raise ValueError(f"unknown LaSOT_ext split {split!r}; valid: test, all")
     root = require_dir(root, "lasot_ext")
-    return [read_lasot_sequence(_sequence_dir(root, name), dataset="lasot_ext") for name in _discover(root)]
+    att = _attribute_dir(root, attributes_dir)
+    return [read_lasot_sequence(_sequence_dir(root, name), "lasot_ext", att) for name in _discover(root)]
