@@ -81,3 +81,27 @@ def test_giou_matches_definition():
     b = torch.tensor([[2.0, 0.0, 3.0, 1.0]])
     assert math.isclose(box_overlaps_aligned(a, b, "giou").item(), 0 - (3 - 2) / 3, rel_tol=1e-6)
     assert math.isclose(box_overlaps_aligned(a, a, "giou").item(), 1.0, rel_tol=1e-6)
+
+
+def test_loss_and_gradients_match_official_criterion():
+    """`tools/make_loss_golden.py`: the official SimpleCriteria + label assignment on random outputs."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    golden = load_file(Path(__file__).parent / "fixtures" / "golden" / "loss.safetensors")
+    batch, grid = golden["score_map"].shape[:2]
+    positives = positive_cell_mask(golden["target_boxes"], (grid, grid))
+    want = torch.zeros(batch, grid * grid, dtype=torch.bool)
+    want[golden["positive_batch"], golden["positive_cell"]] = True
+    assert torch.equal(positives, want)
+
+    score_map = golden["score_map"].clone().requires_grad_()
+    pred_boxes = golden["pred_boxes"].clone().requires_grad_()
+    loss, parts = lorat_loss(score_map, pred_boxes, golden["target_boxes"])
+    loss.backward()
+    torch.testing.assert_close(parts["loss_cls"].reshape(1), golden["loss_cls"], rtol=1e-5, atol=0)
+    torch.testing.assert_close(parts["loss_box"].reshape(1), golden["loss_box"], rtol=1e-5, atol=0)
+    torch.testing.assert_close(loss.reshape(1), golden["loss"], rtol=1e-5, atol=0)
+    torch.testing.assert_close(score_map.grad, golden["grad_score_map"], rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(pred_boxes.grad, golden["grad_pred_boxes"], rtol=1e-4, atol=1e-7)
