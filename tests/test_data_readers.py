@@ -95,7 +95,8 @@ def test_lasot_splits_boxes_and_absent(tmp_path):
     assert [s.name for s in every] == ["airplane-1", "airplane-2"]
     seq = every[0]
     assert seq.dataset == "lasot" and len(seq) == 4
-    np.testing.assert_array_equal(seq.boxes, expected_boxes(4))
+    # 1-based (MATLAB) ground truth -> 0-based pixels, as the official LoRAT loader reads LaSOT
+    np.testing.assert_array_equal(seq.boxes, expected_boxes(4) - [1, 1, 0, 0])
     np.testing.assert_array_equal(seq.absent, [False, True, False, True])
     assert seq.attributes == {"class": "airplane", "language": "the airplane-1"}
     assert all(isinstance(f, Path) for f in seq.frames)  # lazy: paths, not pixels
@@ -147,6 +148,7 @@ def test_lasot_ext_and_missing_frames(tmp_path):
     make_lasot(tmp_path, names=("atv-1", "atv-2"))
     seqs = get_dataset("lasot_ext", tmp_path)
     assert [s.name for s in seqs] == ["atv-1", "atv-2"] and {s.dataset for s in seqs} == {"lasot_ext"}
+    np.testing.assert_array_equal(seqs[0].boxes, expected_boxes(4))  # read as is (official loader)
     (tmp_path / "atv" / "atv-2" / "img" / "00000004.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="atv-2"):
         get_dataset("lasot_ext", tmp_path)

@@ -17,7 +17,11 @@ from modeling_lorat.evaluation.plots import (
     sequence_attribute_flags,
 )
 from modeling_lorat.evaluation.results_io import write_sequence_results
-from modeling_lorat.evaluation.submission import package_got10k_submission, package_trackingnet_submission
+from modeling_lorat.evaluation.submission import (
+    package_got10k_submission,
+    package_trackingnet_submission,
+    rasterize_boxes_xywh,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -104,6 +108,29 @@ def test_got10k_submission_zip(tmp_path):
         assert len(lines) == 5 and lines[0] == "20.0000,30.0000,20.0000,16.0000"
         assert len(archive.read("s1/s1_time.txt").decode().split()) == 5
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["sub.zip"]  # no temp file left
+
+
+def test_submission_boxes_are_rasterised_like_the_official_ones(tmp_path):
+    """Official LoRAT GOT-10k/TrackingNet handlers: bbox_rasterize (floor x1,y1; floor(x2 + 1 - 1e-4))."""
+    # ends exactly on / 5e-5 past / 2e-4 past a whole pixel; a sliver of a box keeps one pixel
+    boxes = np.array(
+        [[10.3, 20.7, 5.2, 4.1], [0.0, 0.0, 3.0, 3.00005], [1.0, 1.0, 2.0, 2.0002], [7.99999, 1.5, 1e-5, 2.0]]
+    )
+    want = [[10, 20, 6, 5], [0, 0, 3, 3], [1, 1, 2, 3], [7, 1, 1, 3]]
+    np.testing.assert_array_equal(rasterize_boxes_xywh(boxes), want)
+    with pytest.raises(ValueError, match="s9: result boxes contain NaN"):
+        rasterize_boxes_xywh(np.array([[1.0, np.nan, 2.0, 2.0]]), "s9")
+    seq = TrackingSequence("s0", [None] * 4, boxes, dataset="trackingnet")
+    write_sequence_results(tmp_path / "r", "s0", boxes, np.full(4, 0.01))
+    for rasterize, first in (
+        (True, "10.0000,20.0000,6.0000,5.0000"),
+        (False, "10.3000,20.7000,5.2000,4.1000"),
+    ):
+        package_trackingnet_submission(tmp_path / "r", tmp_path / "t.zip", [seq], rasterize=rasterize)
+        package_got10k_submission(tmp_path / "r", tmp_path / "g.zip", [seq], rasterize=rasterize)
+        with zipfile.ZipFile(tmp_path / "t.zip") as t, zipfile.ZipFile(tmp_path / "g.zip") as g:
+            assert t.read("s0.txt").decode().splitlines()[0] == first
+            assert g.read("s0/s0_001.txt").decode().splitlines()[0] == first
 
 
 def test_submission_errors_name_the_sequence(tmp_path):

@@ -299,3 +299,22 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert summary["run"]["resumed"] == 1 and summary["run"]["tracked"] == 0
     assert cli_main([*args, "--sequences", "nope"]) == 2
     assert "unknown sequence(s): nope" in capsys.readouterr().err
+
+
+def test_lasot_result_files_are_one_based_like_the_toolkit(tmp_path):
+    """In memory LaSOT boxes are 0-based (official loader); files carry the toolkit's 1-based x, y."""
+    sequences = [make_sequence(i, 4) for i in range(2)]
+    for seq in sequences:
+        seq.dataset = "lasot"
+    tracker, summary = run(tmp_path, sequences, batch_size=2, dataset_name="lasot")
+    assert tracker.initialized[0] == tuple(sequences[0].boxes[0])  # the tracker sees 0-based boxes
+    on_disk = read_boxes(result_paths(tmp_path / "results", "seq0")[0], num_frames=4)
+    np.testing.assert_allclose(on_disk, sequences[0].boxes + [1, 1, 0, 0])
+    back = read_sequence_results(tmp_path / "results", "seq0", offset=1.0).boxes
+    np.testing.assert_allclose(back, sequences[0].boxes)
+    assert summary["metrics"]["success_auc"] == pytest.approx(20 / 21)  # perfect (pytracking's 21 thresholds)
+    # the same files read without the offset are 1 px off: the offset is what makes them perfect
+    for seq in sequences:
+        seq.dataset = "lasot_ext"
+    shifted = compute_dataset_metrics("lasot", sequences, tmp_path / "results")
+    assert shifted["metrics"]["success_auc"] < summary["metrics"]["success_auc"]

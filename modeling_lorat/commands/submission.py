@@ -19,6 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="zip file to write")
     parser.add_argument("--root", default=None, help="dataset root, to check sequences and frame counts")
     parser.add_argument("--split", default="test", help="split checked with --root (default: test)")
+    parser.add_argument(
+        "--no-rasterize",
+        action="store_true",
+        help="keep sub-pixel boxes (default: whole-pixel boxes, as the official LoRAT submissions)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -33,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         from ..data import get_dataset
 
         sequences = list(get_dataset(args.dataset, args.root, args.split))
-    path = package_submission(args.dataset, args.results, args.output, sequences)
+    path = package_submission(
+        args.dataset, args.results, args.output, sequences, rasterize=not args.no_rasterize
+    )
     print(f"wrote {path}")
     return 0

@@ -10,6 +10,11 @@ Layout::
 
 A flat layout (``root/<class>-<n>/...``) is accepted too. ``absent = full_occlusion | out_of_view``.
 
+Coordinates: LaSOT's ground truth is 1-based (MATLAB). Like the official LoRAT loader, LaSOT boxes are
+converted to 0-based pixels on reading (``x - 1, y - 1``), so the tracker and training see the same
+pixels as the official code; result files are written back in the toolkit's 1-based convention
+(``evaluation.results_io.RESULT_FILE_OFFSETS``). LaSOT_ext is read as is, as the official loader does.
+
 Attributes: the LaSOT evaluation toolkit ships one file per sequence, ``annos/att/<class>-<n>.txt``,
 holding 14 comma-separated 0/1 flags in the order of :data:`LASOT_ATTRIBUTE_NAMES`. When that
 folder is found at ``root/att`` or ``root/annos/att`` (or passed as ``attributes_dir``), each
@@ -174,6 +179,9 @@ def read_lasot_sequence(
 ) -> TrackingSequence:
     """Read one LaSOT-layout sequence folder (frames listed lazily as paths).
 
+    For ``dataset="lasot"`` the 1-based ground truth is shifted to 0-based pixels (see the module
+    docstring); other datasets in this layout (``"lasot_ext"``) are read as is.
+
     With ``attributes_dir``, the sequence's attribute flags are read from ``<attributes_dir>/<name>.txt``
     when that file exists.
     """
@@ -183,6 +191,9 @@ def read_lasot_sequence(
     boxes = read_boxes(seq_dir / "groundtruth.txt")
     frames = list_frames(seq_dir / "img", name)
     boxes = align_boxes(name, frames, boxes)
+    if dataset == "lasot":
+        boxes = boxes.copy()
+        boxes[:, :2] -= 1.0  # official LoRAT: 1-based (MATLAB) -> 0-based pixels
     absent = read_flags(seq_dir / "full_occlusion.txt", len(boxes)) | read_flags(
         seq_dir / "out_of_view.txt", len(boxes)
     )

@@ -66,19 +66,32 @@ def format_times(times: np.ndarray) -> str:
     return "".join(f"{t:.8f}\n" for t in np.asarray(times, dtype=np.float64).reshape(-1))
 
 
+# Datasets whose result files use another pixel origin than the boxes in memory: LaSOT's toolkit (and
+# pytracking on LaSOT) compare against 1-based ground truth, while the reader (like the official
+# LoRAT loader) works in 0-based pixels; files get ``x + 1, y + 1`` and are shifted back on reading.
+RESULT_FILE_OFFSETS = {"lasot": 1.0}
+
+
+def result_file_offset(dataset: str | None) -> float:
+    """Pixel offset between result files and in-memory boxes for ``dataset`` (1.0 for LaSOT, else 0)."""
+    return RESULT_FILE_OFFSETS.get((dataset or "").lower().replace("-", "_"), 0.0)
+
+
 def write_sequence_results(
     results_dir: str | Path,
     name: str,
     boxes: np.ndarray,
     times: np.ndarray | None = None,
     layout: str = "ope",
+    offset: float = 0.0,
 ) -> Path:
     """Write one sequence's boxes (``(N, 4)`` xywh pixels) and per-frame times (seconds), atomically.
 
-    The time file is written first so that an existing box file marks a complete result.
-    Returns the box file path.
+    ``offset`` is added to ``x, y`` in the file (see :func:`result_file_offset`). The time file is
+    written first so that an existing box file marks a complete result. Returns the box file path.
     """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    boxes[:, :2] += offset
     box_path, time_path = result_paths(results_dir, name, layout)
     if times is not None:
         times = np.asarray(times, dtype=np.float64).reshape(-1)
@@ -169,10 +182,15 @@ class SequenceResult:
 
 
 def read_sequence_results(
-    results_dir: str | Path, name: str, num_frames: int | None = None, layout: str | None = None
+    results_dir: str | Path,
+    name: str,
+    num_frames: int | None = None,
+    layout: str | None = None,
+    offset: float = 0.0,
 ) -> SequenceResult:
     """Read sequence ``name`` from ``results_dir`` (layout auto-detected unless given).
 
+    ``offset`` is subtracted from the file's ``x, y`` (the inverse of :func:`write_sequence_results`).
     The time file is optional; a time file with the wrong length is ignored (times = None).
 
     Raises:
@@ -186,6 +204,8 @@ def read_sequence_results(
         )
     box_path, time_path = result_paths(results_dir, name, layout)
     boxes = read_boxes(box_path, num_frames=num_frames, name=name)
+    if offset:
+        boxes[:, :2] -= offset
     times = None
     if time_path.is_file():
         try:

@@ -37,6 +37,7 @@ from .results_io import (
     has_complete_results,
     read_sequence_results,
     remove_temp_files,
+    result_file_offset,
     write_sequence_results,
 )
 
@@ -158,7 +159,12 @@ def run_sequences(
 
     def finish(item: _Active) -> None:
         write_sequence_results(
-            results_dir, item.sequence.name, np.stack(item.boxes), np.asarray(item.times), layout
+            results_dir,
+            item.sequence.name,
+            np.stack(item.boxes),
+            np.asarray(item.times),
+            layout,
+            offset=result_file_offset(item.sequence.dataset),
         )
         report.tracked.append(item.sequence.name)
         bar.update(1)
@@ -330,7 +336,9 @@ def compute_dataset_metrics(
     without_gt: list[str] = []
     for seq in sequences:
         try:
-            result = read_sequence_results(results_dir, seq.name, num_frames=len(seq.boxes))
+            result = read_sequence_results(
+                results_dir, seq.name, num_frames=len(seq.boxes), offset=result_file_offset(seq.dataset)
+            )
             times.append(result.times)
             if not has_ground_truth(seq):
                 without_gt.append(seq.name)

@@ -5,6 +5,10 @@
 * TrackingNet: ``<seq>.txt`` files (comma-separated ``x,y,w,h`` per frame) at the zip root.
 
 Result folders in either layout (``results_io``) are accepted and re-written in the right one.
+
+Like the official LoRAT submissions (its result handlers for GOT-10k test and TrackingNet test set
+``bbox_rasterize``), boxes are rasterised to whole pixels by default: ``x1, y1`` floored,
+``x2, y2`` to ``floor(x2 + 1 - 1e-4)``; pass ``rasterize=False`` to keep the sub-pixel boxes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from ..box_ops import rasterize_xyxy
 from ..data.sequence import TrackingSequence
 from .results_io import format_boxes, format_times, read_sequence_results, resolve_results_dir
 
@@ -36,6 +43,23 @@ def discover_sequences(results_dir: str | Path) -> list[str]:
         elif path.is_dir() and (path / f"{path.name}_001.txt").is_file():
             names.add(path.name)
     return sorted(names)
+
+
+def rasterize_boxes_xywh(boxes: np.ndarray, name: str = "") -> np.ndarray:
+    """``(N, 4)`` xywh boxes -> the whole-pixel boxes the official LoRAT submissions contain.
+
+    Raises ``ValueError`` naming the sequence for non-finite values.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not np.isfinite(boxes).all():
+        raise ValueError(f"{name}: result boxes contain NaN or infinite values")
+    xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+    cells = rasterize_xyxy(xyxy).astype(np.float64)
+    return np.concatenate([cells[:, :2], cells[:, 2:] - cells[:, :2]], axis=1)
+
+
+def _boxes_text(boxes: np.ndarray, name: str, rasterize: bool) -> str:
+    return format_boxes(rasterize_boxes_xywh(boxes, name) if rasterize else boxes)
 
 
 def _expected(
@@ -66,7 +90,10 @@ def _write_zip(output_zip: str | Path, members: dict[str, str]) -> Path:
 
 
 def package_got10k_submission(
-    results_dir: str | Path, output_zip: str | Path, sequences: Sequence[TrackingSequence | str] | None = None
+    results_dir: str | Path,
+    output_zip: str | Path,
+    sequences: Sequence[TrackingSequence | str] | None = None,
+    rasterize: bool = True,
 ) -> Path:
     """Zip a GOT-10k test submission from ``results_dir`` (run folder or results folder).
 
@@ -75,6 +102,7 @@ def package_got10k_submission(
         output_zip: the archive to write (atomically).
         sequences: expected sequences (names, or ``TrackingSequence`` to also check frame counts);
             default: every sequence found.
+        rasterize: write whole-pixel boxes as the official LoRAT submissions do (default).
 
     Raises:
         FileNotFoundError / ValueError: a missing or malformed result or time file, naming the sequence.
@@ -85,13 +113,16 @@ def package_got10k_submission(
         result = read_sequence_results(results_dir, name, num_frames=num_frames)
         if result.times is None:
             raise ValueError(f"{name}: no valid per-frame time file ({name}_time.txt), required by GOT-10k")
-        members[f"{name}/{name}_001.txt"] = format_boxes(result.boxes)
+        members[f"{name}/{name}_001.txt"] = _boxes_text(result.boxes, name, rasterize)
         members[f"{name}/{name}_time.txt"] = format_times(result.times)
     return _write_zip(output_zip, members)
 
 
 def package_trackingnet_submission(
-    results_dir: str | Path, output_zip: str | Path, sequences: Sequence[TrackingSequence | str] | None = None
+    results_dir: str | Path,
+    output_zip: str | Path,
+    sequences: Sequence[TrackingSequence | str] | None = None,
+    rasterize: bool = True,
 ) -> Path:
     """Zip a TrackingNet test submission (``<seq>.txt`` at the zip root) from ``results_dir``.
 
@@ -101,7 +132,7 @@ def package_trackingnet_submission(
     members: dict[str, str] = {}
     for name, num_frames in _expected(results_dir, sequences):
         result = read_sequence_results(results_dir, name, num_frames=num_frames)
-        members[f"{name}.txt"] = format_boxes(result.boxes)
+        members[f"{name}.txt"] = _boxes_text(result.boxes, name, rasterize)
     return _write_zip(output_zip, members)
 
 
@@ -110,12 +141,13 @@ def package_submission(
     results_dir: str | Path,
     output_zip: str | Path,
     sequences: Sequence[TrackingSequence | str] | None = None,
+    rasterize: bool = True,
 ) -> Path:
     """Dispatch to the GOT-10k or TrackingNet packager (``dataset`` in ``SUBMISSION_DATASETS``)."""
     if dataset == "got10k":
-        return package_got10k_submission(results_dir, output_zip, sequences)
+        return package_got10k_submission(results_dir, output_zip, sequences, rasterize)
     if dataset == "trackingnet":
-        return package_trackingnet_submission(results_dir, output_zip, sequences)
+        return package_trackingnet_submission(results_dir, output_zip, sequences, rasterize)
     raise ValueError(
         f"no submission format for {dataset!r}; expected one of {', '.join(SUBMISSION_DATASETS)}"
     )
