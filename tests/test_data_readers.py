@@ -149,6 +149,8 @@ def test_lasot_ext_and_missing_frames(tmp_path):
     seqs = get_dataset("lasot_ext", tmp_path)
     assert [s.name for s in seqs] == ["atv-1", "atv-2"] and {s.dataset for s in seqs} == {"lasot_ext"}
     np.testing.assert_array_equal(seqs[0].boxes, expected_boxes(4))  # read as is (official loader)
+    write_frame(tmp_path / "atv" / "atv-1" / "img" / "00000005.jpg", 10)  # an extra image (like monkey-17)
+    assert len(get_dataset("lasot_ext", tmp_path)[0]) == 4  # frames beyond the ground truth are not tracked
     (tmp_path / "atv" / "atv-2" / "img" / "00000004.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="atv-2"):
         get_dataset("lasot_ext", tmp_path)
