@@ -116,3 +116,24 @@ def test_template_masks_match_official_at_real_template_size():
     for (w, h), box, want in zip(sizes.tolist(), boxes.numpy(), masks):
         got = proc.crop_template(np.zeros((h, w, 3), dtype=np.uint8), box)["template_mask"]
         assert torch.equal(got, want.long()), f"frame {w}x{h}, box {box.tolist()}"
+
+
+def test_training_crop_sampling_matches_official():
+    """Jittered search crops with the official order of random draws and retry rule (same seeds)."""
+    from modeling_lorat.cropping import sample_training_crop
+
+    boxes, params, positive = (TENSORS[f"train_crops.{k}"] for k in ("box_xyxy", "params", "positive"))
+    assert 0 < int(positive.sum()) < len(positive)  # both outcomes covered
+    size = int(META["train_search_size"])
+    for seed, (box, want, want_positive) in enumerate(zip(boxes.numpy(), params.numpy(), positive.tolist())):
+        got, got_positive = sample_training_crop(
+            box,
+            float(META["search_area_factor"]),
+            (size, size),
+            float(META["scale_jitter"]),
+            float(META["translation_jitter"]),
+            np.random.default_rng(seed),
+            min_object_size=float(META["min_object_size"]),
+        )
+        assert got_positive == want_positive, f"case {seed}"
+        np.testing.assert_allclose(params_array(got), want, rtol=1e-12, err_msg=f"case {seed}")

@@ -16,12 +16,12 @@ Nothing of the official code is copied into this repository; it is imported from
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import torch
+from official_checkout import parse_args
 from safetensors.torch import save_file
 
 TINY = dict(embed_dim=32, depth=2, num_heads=2, img_size=70, patch_size=14)
@@ -57,12 +57,7 @@ def build(official: Path, variant: str, seed: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--official", type=Path, required=True, help="checkout of github.com/LitingLin/LoRAT")
-    parser.add_argument("--out", type=Path, default=Path("tests/fixtures/golden"))
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     args.out.mkdir(parents=True, exist_ok=True)
     for index, variant in enumerate(VARIANTS):
         model, vit_state = build(args.official, variant, seed=index)

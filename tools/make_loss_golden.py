@@ -12,12 +12,12 @@ gradients with respect to the score map and the boxes to ``loss.safetensors``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from official_checkout import parse_args
 from safetensors.torch import save_file
 
 SEARCH, GRID, BATCH = 224, 16, 6
@@ -43,13 +43,7 @@ def load_label_assignment(official: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--official", type=Path, required=True, help="checkout of github.com/LitingLin/LoRAT")
-    parser.add_argument("--out", type=Path, default=Path("tests/fixtures/golden"))
-    args = parser.parse_args()
-    sys.path.insert(0, str(args.official))
+    args = parse_args(__doc__)
     from trackit.core.operator.numpy.bbox.utility.image import bbox_clip_to_image_boundary_
     from trackit.criteria.methods.box_with_score_map import SimpleCriteria
     from trackit.criteria.modules.iou_loss import GIoULoss

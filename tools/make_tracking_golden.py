@@ -10,6 +10,9 @@ official evaluation path and saves what it produces:
   of the ``TemplateFeatForegroundMaskGeneration`` plugin (``get_foreground_bounding_box`` + clip);
 * search: ``SiamFCCroppingParameterSimpleProvider`` (area factor 4, min object size 10) around a
   previous box, cropped with the template frame's mean as padding, and the adjusted crop parameters;
+* training crops: ``prepare_siamfc_cropping_with_augmentation`` (search: area factor 4, scale jitter
+  0.25, translation jitter 3, min object size 10, as the LoRAT config) for random boxes, each with a
+  fresh ``np.random.default_rng(seed)``: the parameters and the positive flag;
 * post-processing: ``PostProcessing_BoxWithScoreMap`` (Hann window penalty 0.45) on random score
   logits and boxes, the box mapped back with ``reverse_siamfc_cropping_params`` and clipped, and the
   box the provider keeps for the next frame (``update``).
@@ -23,17 +26,17 @@ when absent: ``timm`` (``to_2tuple`` and the ImageNet constants) and torchvision
 
 from __future__ import annotations
 
-import argparse
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import torch
+from official_checkout import parse_args
 from safetensors.torch import save_file
 
 TEMPLATE, SEARCH, PATCH = 28, 56, 14
 MASK_TEMPLATE, NUM_MASK_CASES = 112, 64
+SCALE_JITTER, TRANSLATION_JITTER, NUM_TRAIN_CROPS = 0.25, 3.0, 48
 TEMPLATE_FACTOR, SEARCH_FACTOR, MIN_SIZE, PENALTY = 2.0, 4.0, 10.0, 0.45
 # (frame W, H), template box xywh, previous box xywh (centre of the search crop)
 CASES = [
@@ -90,13 +93,7 @@ def stub_missing_modules() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--official", type=Path, required=True, help="checkout of github.com/LitingLin/LoRAT")
-    parser.add_argument("--out", type=Path, default=Path("tests/fixtures/golden"))
-    args = parser.parse_args()
-    sys.path.insert(0, str(args.official))
+    args = parse_args(__doc__)
     stub_missing_modules()
     from trackit.core.operator.numpy.bbox.format import bbox_xywh_to_xyxy
     from trackit.core.operator.numpy.bbox.utility.image import bbox_clip_to_image_boundary_
@@ -105,6 +102,7 @@ def main() -> None:
         apply_siamfc_cropping,
         apply_siamfc_cropping_to_boxes,
         get_siamfc_cropping_params,
+        prepare_siamfc_cropping_with_augmentation,
         reverse_siamfc_cropping_params,
     )
     from trackit.runners.evaluation.common.siamfc_search_region_cropping_params_provider.simple import (
@@ -210,6 +208,28 @@ def main() -> None:
     tensors["masks.box_xywh"] = torch.from_numpy(np.stack(mask_boxes))
     tensors["masks.mask"] = torch.stack(masks)
     print("mask foreground cells:", sorted(int(m.sum()) for m in masks))
+    # --- training search-crop sampling (jitter + retry rule), one seeded generator per case
+    train_boxes, train_params, train_positive = [], [], []
+    for seed in range(NUM_TRAIN_CROPS):
+        w, h = rng.uniform(0.5, 300.0, 2) if seed % 6 else rng.uniform(0.5, 4.0, 2)  # some too small to see
+        x, y = rng.uniform(0.0, 640.0, 2)
+        box = np.array([x, y, x + w, y + h])
+        params, positive = prepare_siamfc_cropping_with_augmentation(
+            box,
+            SEARCH_FACTOR,
+            np.array((224, 224)),
+            SCALE_JITTER,
+            TRANSLATION_JITTER,
+            np.random.default_rng(seed),
+            min_object_size=np.array((MIN_SIZE, MIN_SIZE)),
+        )
+        train_boxes.append(box)
+        train_params.append(params)
+        train_positive.append(positive)
+    tensors["train_crops.box_xyxy"] = torch.from_numpy(np.stack(train_boxes))
+    tensors["train_crops.params"] = torch.from_numpy(np.stack(train_params))
+    tensors["train_crops.positive"] = torch.tensor(train_positive)
+    print("training crops positive:", sum(train_positive), "of", NUM_TRAIN_CROPS)
     args.out.mkdir(parents=True, exist_ok=True)
     save_file(
         tensors,
@@ -224,6 +244,9 @@ def main() -> None:
             "window_penalty": str(PENALTY),
             "num_cases": str(len(CASES)),
             "mask_template_size": str(MASK_TEMPLATE),
+            "train_search_size": "224",
+            "scale_jitter": str(SCALE_JITTER),
+            "translation_jitter": str(TRANSLATION_JITTER),
         },
     )
 
