@@ -242,24 +242,51 @@ def convert_checkpoint(
     preset: str | None = None,
     form: str = "full",
     backbone: str | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> Path:
-    """Convert ``original`` to ``output_dir`` (``form`` = ``full`` or ``adapter``) with the image processor config."""
+    """Convert ``original`` to ``output_dir`` (``form`` = ``full`` or ``adapter``) with the image processor config.
+
+    The checkpoint is written to a temporary sibling folder and moved into place when complete, so an
+    interrupted conversion leaves nothing half-written. Raises ``FileExistsError`` when ``output_dir``
+    exists and is not empty (a checkpoint is never overwritten unless ``overwrite=True``).
+    """
+    import shutil
+    import tempfile
+
     from .image_processing_lorat import LoratImageProcessor
 
+    output_dir = Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty (pass --overwrite to replace it)"
+        )
+    if form not in ("full", "adapter"):
+        raise ValueError(f"form must be 'full' or 'adapter', got {form!r}")
     state = load_original_state_dict(original)
     config = config_for_original(state, preset, **overrides)
     if "lora_alpha" in state and state["lora_alpha"].numel() == 1:
         config.lora_alpha = float(state["lora_alpha"])
-    output_dir = Path(output_dir)
     if form == "full":
         model = build_full_model(state, config)
-    elif form == "adapter":
+    else:
         config.backbone_name_or_path = backbone or config.backbone_name_or_path
         model = build_adapter_model(state, config, config.backbone_name_or_path)
-        model.get_base_model().config.save_pretrained(output_dir)
-    else:
-        raise ValueError(f"form must be 'full' or 'adapter', got {form!r}")
-    model.save_pretrained(output_dir)
-    LoratImageProcessor.from_config(config).save_pretrained(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.partial-"))
+    try:
+        if form == "adapter":
+            model.get_base_model().config.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+        LoratImageProcessor.from_config(config).save_pretrained(tmp)
+        old = None
+        if output_dir.exists():  # --overwrite: keep the old one until the new one is in place
+            old = output_dir.with_name(f".{output_dir.name}.old-{tmp.name[-8:]}")
+            output_dir.rename(old)
+        tmp.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     return output_dir

@@ -141,3 +141,38 @@ def test_cli_convert_full(tmp_path, capsys):
 def test_missing_checkpoint_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="original checkpoint not found"):
         convert.load_original_state_dict(tmp_path / "nope.pth")
+
+
+def test_conversion_never_overwrites_a_checkpoint_and_writes_atomically(tmp_path, capsys, monkeypatch):
+    source = GOLDEN / "official_mlp.safetensors"
+    config = golden_config("mlp")
+    overrides = dict(
+        backbone_config=config.backbone_config.to_dict(),
+        template_size=config.template_size,
+        search_size=config.search_size,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+    )
+    out = tmp_path / "lorat"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"the user's own checkpoint")
+    assert cli_main(["convert", "--original", str(source), "--preset", "b-224", "--output", str(out)]) == 2
+    assert "exists and is not empty (pass --overwrite" in capsys.readouterr().err
+    with pytest.raises(FileExistsError):
+        convert.convert_checkpoint(source, out, **overrides)
+    assert (out / "model.safetensors").read_bytes() == b"the user's own checkpoint"
+    # --overwrite replaces it with a complete checkpoint
+    convert.convert_checkpoint(source, out, overwrite=True, **overrides)
+    assert_matches(LoratForTracking.from_pretrained(out), load_file(str(GOLDEN / "io_mlp.safetensors")))
+
+    # a failure while saving leaves neither a half-written folder nor temp files behind
+    def broken_save(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(LoratForTracking, "save_pretrained", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        convert.convert_checkpoint(source, tmp_path / "fresh", **overrides)
+    with pytest.raises(RuntimeError, match="disk full"):
+        convert.convert_checkpoint(source, out, overwrite=True, **overrides)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lorat"]
+    assert LoratForTracking.from_pretrained(out) is not None  # the previous checkpoint is intact

@@ -17,6 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backbone", default=None, help="DINOv2 Hub id/folder for --form adapter (default: preset's)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace --output if it exists and is not empty"
+    )
     parser.set_defaults(run=run)
 
 
@@ -25,7 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from ..convert_lorat_original_to_hf import convert_checkpoint
 
     out = convert_checkpoint(
-        args.original, args.output, preset=args.preset, form=args.form, backbone=args.backbone
+        args.original,
+        args.output,
+        preset=args.preset,
+        form=args.form,
+        backbone=args.backbone,
+        overwrite=args.overwrite,
     )
     print(f"wrote {args.form} checkpoint to {out}")
     return 0
