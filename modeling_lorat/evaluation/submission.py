@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..box_ops import rasterize_xyxy
+from ..box_ops import rasterize_xyxy, xywh_to_xyxy, xyxy_to_xywh
 from ..data.sequence import TrackingSequence
 from .results_io import format_boxes, format_times, read_sequence_results, resolve_results_dir
 
@@ -53,9 +53,7 @@ def rasterize_boxes_xywh(boxes: np.ndarray, name: str = "") -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(boxes).all():
         raise ValueError(f"{name}: result boxes contain NaN or infinite values")
-    xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-    cells = rasterize_xyxy(xyxy).astype(np.float64)
-    return np.concatenate([cells[:, :2], cells[:, 2:] - cells[:, :2]], axis=1)
+    return xyxy_to_xywh(rasterize_xyxy(xywh_to_xyxy(boxes)))
 
 
 def _boxes_text(boxes: np.ndarray, name: str, rasterize: bool) -> str:
