@@ -214,9 +214,10 @@ def read_lasot(
 ) -> list[TrackingSequence]:
     """Read LaSOT sequences for ``split`` in ``{"test", "train", "all"}``.
 
-    Boxes are ``x, y, w, h`` pixels. Attribute flags come from ``attributes_dir`` (default:
-    ``root/att`` or ``root/annos/att`` when present; see the module docstring). Raises ``FileNotFoundError`` naming a test sequence that is
-    missing, ``ValueError`` for an unknown split.
+    Boxes are ``x, y, w, h`` 0-based pixels (the 1-based ground truth shifted, as the official
+    loader does). Attribute flags come from ``attributes_dir`` (default: ``root/att`` or
+    ``root/annos/att`` when present; see the module docstring). Raises ``FileNotFoundError``
+    naming a test sequence that is missing, ``ValueError`` for an unknown split.
     """
     if split not in LASOT_SPLITS:
         raise ValueError(f"unknown LaSOT split {split!r}; valid: {', '.join(LASOT_SPLITS)}")
