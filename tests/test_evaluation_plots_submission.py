@@ -16,7 +16,7 @@ from modeling_lorat.evaluation.plots import (
     legend_entries,
     sequence_attribute_flags,
 )
-from modeling_lorat.evaluation.results_io import write_sequence_results
+from modeling_lorat.evaluation.results_io import result_file_offset, write_sequence_results
 from modeling_lorat.evaluation.submission import (
     package_got10k_submission,
     package_trackingnet_submission,
@@ -26,24 +26,28 @@ from modeling_lorat.evaluation.submission import (
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def make_sequences(num: int = 4, num_frames: int = 8) -> list[TrackingSequence]:
+def make_sequences(num: int = 4, num_frames: int = 8, dataset: str = "lasot") -> list[TrackingSequence]:
     sequences = []
     for i in range(num):
         boxes = np.array([[20.0 + 2 * f, 30.0, 20.0, 16.0] for f in range(num_frames)])
         flags = {"IV": i % 2 == 0, "FM": i < 2, "LR": False}
         sequences.append(
             TrackingSequence(
-                f"s{i}", [None] * num_frames, boxes, dataset="lasot", attributes={"attribute_flags": flags}
+                f"s{i}", [None] * num_frames, boxes, dataset=dataset, attributes={"attribute_flags": flags}
             )
         )
     return sequences
 
 
 def write_run(run_dir, sequences, shift: float, layout: str = "ope") -> None:
+    """Result files as the runner writes them (LaSOT files in the toolkit's 1-based convention)."""
     for seq in sequences:
         boxes = seq.boxes.copy()
         boxes[1:, 0] += shift
-        write_sequence_results(run_dir / "results", seq.name, boxes, np.full(len(seq), 0.02), layout=layout)
+        offset = result_file_offset(seq.dataset)
+        write_sequence_results(
+            run_dir / "results", seq.name, boxes, np.full(len(seq), 0.02), layout=layout, offset=offset
+        )
 
 
 def test_legend_sorted_by_score():
@@ -96,7 +100,7 @@ def test_got10k_plot_uses_ao(tmp_path):
 
 
 def test_got10k_submission_zip(tmp_path):
-    sequences = make_sequences(3, num_frames=5)
+    sequences = make_sequences(3, num_frames=5, dataset="got10k")
     write_run(tmp_path / "run", sequences, shift=0.5, layout="ope")  # converted to GOT-10k layout
     zip_path = package_got10k_submission(tmp_path / "run", tmp_path / "out" / "sub.zip", sequences)
     with zipfile.ZipFile(zip_path) as archive:
@@ -147,7 +151,7 @@ def test_submission_errors_name_the_sequence(tmp_path):
 
 
 def test_trackingnet_zip_via_cli(tmp_path, capsys):
-    sequences = make_sequences(2, num_frames=4)
+    sequences = make_sequences(2, num_frames=4, dataset="trackingnet")
     write_run(tmp_path / "run", sequences, shift=0.0, layout="got10k")  # converted to flat files
     (tmp_path / "t.zip").write_bytes(b"old")  # replaced atomically
     code = cli_main(
