@@ -101,29 +101,53 @@ def sample_training_crop(
     return params, False
 
 
+def _frame_region(image: torch.Tensor | np.ndarray, src: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(1, C, h, w)`` float32 pixels of ``src`` (xyxy ints); an ``(H, W, C)`` uint8 host frame is sliced
+    on the host, so only the region crosses to ``device``."""
+    if isinstance(image, np.ndarray):
+        region = image[src[1] : src[3], src[0] : src[2]]
+        if not (region.flags.c_contiguous and region.flags.writeable):
+            region = np.array(region)  # torch.from_numpy needs a writeable, contiguous buffer
+        region = torch.from_numpy(region).to(device, non_blocking=True)
+        return region.permute(2, 0, 1)[None].float()
+    return image[None, :, src[1] : src[3], src[0] : src[2]]
+
+
 def crop_image(
-    image: torch.Tensor,
+    image: torch.Tensor | np.ndarray,
     params: CropParams,
     output_size,
     background: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, CropParams]:
-    """Crop ``image`` ``(C, H, W)`` float (0–255) with ``params`` to ``output_size`` (W, H).
+    """Crop ``image`` with ``params`` to ``output_size`` (W, H).
 
-    Pixels outside the frame are ``background`` (``(C,)``; default: the image's per-channel mean).
-    Returns ``(crop (C, h, w), background, adjusted_params)``: the parameters of the integer-aligned
-    region actually resampled, to be used for every box mapping (as the official code does).
+    ``image`` is a ``(C, H, W)`` float tensor (0–255), or an ``(H, W, 3)`` uint8 numpy frame (then
+    ``background`` is required and the crop lands on ``background.device``: only the resampled region is
+    copied there). Pixels outside the frame are ``background`` (``(C,)``; default: the image's per-channel
+    mean). Returns ``(crop (C, h, w) float32, background, adjusted_params)``: the parameters of the
+    integer-aligned region actually resampled, to be used for every box mapping (as the official code does).
     """
-    if image.ndim != 3 or not image.is_floating_point():
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.dtype != np.uint8 or background is None:
+            raise ValueError(
+                f"crop_image takes a numpy frame only as (H, W, C) uint8 with a background colour, "
+                f"got {image.shape} {image.dtype}"
+            )
+        height, width, channels = image.shape
+        device, dtype = background.device, torch.float32
+    elif image.ndim != 3 or not image.is_floating_point():
         raise ValueError(
             f"crop_image expects a (C, H, W) float tensor, got {tuple(image.shape)} {image.dtype}"
         )
-    channels, height, width = image.shape
+    else:
+        channels, height, width = image.shape
+        device, dtype = image.device, image.dtype
     out_w, out_h = int(output_size[0]), int(output_size[1])
     if background is None:
         background = image.mean(dim=(-2, -1))
     if out is None:
-        out = torch.empty((channels, out_h, out_w), dtype=image.dtype, device=image.device)
+        out = torch.empty((channels, out_h, out_w), dtype=dtype, device=device)
     out[:] = background.view(-1, 1, 1).to(out.dtype)
 
     inv = params.inverse()
@@ -134,7 +158,7 @@ def crop_image(
         np.int64
     )
     if is_valid_xyxy(dst.astype(np.float64)) and is_valid_xyxy(src.astype(np.float64)):
-        region = image[None, :, src[1] : src[3], src[0] : src[2]]
+        region = _frame_region(image, src, out.device)
         out[:, dst[1] : dst[3], dst[0] : dst[2]] = F.interpolate(
             region, size=(int(dst[3] - dst[1]), int(dst[2] - dst[0])), mode="bilinear", align_corners=False
         )[0]

@@ -183,7 +183,36 @@ class LoratForTracking(LoratPreTrainedModel):
         self.backbone = Dinov2Model(config.backbone_config)
         self.embeddings = LoratEmbeddings(config)
         self.head = LoratHead(config)
+        self._fused: nn.Module | None = None
         self.post_init()
+
+    # ------------------------------------------------------------------ inference fast path
+    @torch.no_grad()
+    def fuse_for_inference(self) -> LoratForTracking:
+        """Fuse the merged model for inference, in place (see :mod:`modeling_lorat.fused_inference`):
+        q/k/v in one projection, layer scales folded, embeddings precomputed. Fewer kernels per forward
+        (the batch-1 GPU forward is bound by kernel launches); outputs equal the unfused model up to
+        rounding. The model can no longer train or ``save_pretrained``: reload the checkpoint for that.
+        """
+        from .fused_inference import FusedLoratInference
+
+        if self._fused is None:
+            self._fused = FusedLoratInference(self.eval())
+            self.backbone.encoder.layer = nn.ModuleList()  # the fused layers hold what is still needed
+        return self
+
+    @property
+    def is_fused(self) -> bool:
+        """Whether :meth:`fuse_for_inference` was applied."""
+        return self._fused is not None
+
+    def save_pretrained(self, *args: Any, **kwargs: Any) -> Any:
+        if self._fused is not None:
+            raise RuntimeError(
+                "this model was fused for inference (fuse_for_inference) and no longer has the standard "
+                "Dinov2 layout; save the checkpoint it was loaded from instead"
+            )
+        return super().save_pretrained(*args, **kwargs)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -270,7 +299,8 @@ class LoratForTracking(LoratPreTrainedModel):
             )
         if mask.is_floating_point() or mask.is_complex():
             raise ValueError(f"template_mask must be an integer or bool tensor of 0/1, got {mask.dtype}")
-        if not torch.compiler.is_compiling() and not template.is_meta:
+        # value checks read the data: only on CPU tensors, so a GPU forward never waits on the host
+        if not torch.compiler.is_compiling() and template.device.type == "cpu":
             if not (torch.isfinite(template).all() and torch.isfinite(search).all()):
                 raise ValueError("pixel values contain NaN or Inf")
             if ((mask < 0) | (mask > 1)).any():
@@ -296,6 +326,14 @@ class LoratForTracking(LoratPreTrainedModel):
             [`LoratTrackingOutput`] with ``score_map`` (logits) and ``pred_boxes``; ``loss`` when ``labels``.
         """
         self._check_inputs(pixel_values_template, pixel_values_search, template_mask)
+        if self._fused is not None:
+            if labels is not None or self.training:
+                raise RuntimeError("a model fused for inference cannot train; reload it to train")
+            score_map, pred_boxes, search_tokens = self._fused(
+                pixel_values_template, pixel_values_search, template_mask
+            )
+            output = LoratTrackingOutput(None, None, score_map, pred_boxes, search_tokens)
+            return output if return_dict is not False else output.to_tuple()
         patch_embed = self.backbone.embeddings.patch_embeddings
         template, search = self.embeddings(
             patch_embed(pixel_values_template), patch_embed(pixel_values_search), template_mask.long()

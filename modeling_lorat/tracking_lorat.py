@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .box_ops import clip_xyxy, is_valid_xyxy, xywh_to_xyxy, xyxy_to_xywh
+from .cuda_graphs import CudaGraphRunner
 from .image_processing_lorat import LoratImageProcessor, to_chw_float, validate_box_xywh
 
 
@@ -68,7 +69,15 @@ class LoratTracker:
         model: a `LoratForTracking` (or a peft model around one: LoRA is merged when ``merge_lora``).
         image_processor: defaults to one built from ``model.config``.
         device, dtype: where/how to run the model (default: the model's).
-        compile: wrap the model forward in ``torch.compile``.
+        compile: run the inference step (model forward + peak selection) through ``torch.compile``.
+        fuse: fuse the merged model for inference, in place (:meth:`LoratForTracking.fuse_for_inference`:
+            fused q/k/v, folded layer scales; fewer kernels, same outputs up to rounding).
+        cuda_graphs: replay the inference step as one captured CUDA graph per batch size (CUDA only;
+            removes the kernel-launch cost that bounds batch-1 GPU tracking).
+
+    Per step the frames' search regions are cropped on the device (a host frame sends only the region
+    it needs), one batched forward picks each sequence's peak, and one device-to-host copy brings back
+    the boxes and scores.
     """
 
     def __init__(
@@ -79,6 +88,9 @@ class LoratTracker:
         dtype: torch.dtype | str | None = None,
         merge_lora: bool = True,
         compile: bool = False,
+        fuse: bool = True,
+        cuda_graphs: bool = False,
+        _graph_backend: Any | None = None,
     ) -> None:
         if hasattr(model, "merge_and_unload") and merge_lora:
             model = model.merge_and_unload()
@@ -87,11 +99,19 @@ class LoratTracker:
         param = next(model.parameters())
         self.device = torch.device(device) if device is not None else param.device
         self.dtype = dtype or param.dtype
+        if cuda_graphs and self.device.type != "cuda" and _graph_backend is None:
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, got {self.device}")
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if fuse and hasattr(self.model, "fuse_for_inference"):
+            self.model.fuse_for_inference()
         self.config = self.model.config
         self.processor = image_processor or LoratImageProcessor.from_config(self.config)
         self.window = hann_window_2d(self.config.search_grid).to(self.device)
-        self._forward = torch.compile(self.model) if compile else self.model
+        self._forward = self.model
+        self._infer = torch.compile(self._infer_eager) if compile else self._infer_eager
+        if cuda_graphs:
+            self._infer = CudaGraphRunner(self._infer, backend=_graph_backend)
+        self._batch_cache: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None
         self._state: TrackerState | None = None
 
     @classmethod
@@ -102,6 +122,7 @@ class LoratTracker:
         dtype: torch.dtype | str | None = None,
         attn_implementation: str | None = "sdpa",
         compile: bool = False,
+        cuda_graphs: bool = False,
     ) -> LoratTracker:
         """Load model (+ ``preprocessor_config.json`` when present) from a folder or Hub id."""
         from .modeling_lorat import LoratForTracking
@@ -116,19 +137,61 @@ class LoratTracker:
             processor = LoratImageProcessor.from_pretrained(str(model_name_or_path))
         except OSError:
             processor = None
-        return cls(model, processor, device=device, dtype=dtype, compile=compile)
+        return cls(model, processor, device=device, dtype=dtype, compile=compile, cuda_graphs=cuda_graphs)
+
+    # ------------------------------------------------------------------ device step
+    def _infer_eager(
+        self, template: torch.Tensor, search: torch.Tensor, template_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Forward + peak selection on the device -> ``(B, 5)`` float32: the peak cell's normalised
+        ``x1, y1, x2, y2`` in the search crop and its confidence (static shapes, no host sync)."""
+        output = self._forward(
+            pixel_values_template=template, pixel_values_search=search, template_mask=template_mask
+        )
+        index, confidence = select_peak(output.score_map, self.window, self.config.window_penalty)
+        boxes = output.pred_boxes.flatten(1, 2).gather(1, index[:, None, None].expand(-1, 1, 4))[:, 0]
+        return torch.cat((boxes, confidence[:, None].to(boxes.dtype)), dim=1)
+
+    def _templates(self, states: list[TrackerState]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked templates and masks, reused while the same sequences are stepped together."""
+        cache = self._batch_cache
+        if (
+            cache is None
+            or len(cache[0]) != len(states)
+            or any(a is not s.template for a, s in zip(cache[0], states))
+        ):
+            templates = torch.stack([s.template for s in states])
+            masks = torch.stack([s.template_mask for s in states])
+            cache = self._batch_cache = ([s.template for s in states], templates, masks)
+        return cache[1], cache[2]
 
     # ------------------------------------------------------------------ batched API
-    def _frame(self, frame: Any) -> torch.Tensor:
-        if isinstance(frame, np.ndarray) and frame.dtype == np.uint8:
-            if not frame.flags.writeable or not frame.flags.c_contiguous:
-                frame = np.array(frame)  # torch.from_numpy needs a writeable, contiguous buffer
-            frame = torch.from_numpy(frame).to(self.device)
+    def _frame(self, frame: Any) -> torch.Tensor | np.ndarray:
+        """An ``(H, W, 3)`` uint8 numpy frame stays on the host (crops send only their region);
+        anything else becomes a ``(3, H, W)`` float32 tensor on the device."""
+        if (
+            isinstance(frame, np.ndarray)
+            and frame.dtype == np.uint8
+            and frame.ndim == 3
+            and frame.shape[2] == 3
+        ):
+            return frame
         return to_chw_float(frame).to(self.device)
+
+    @staticmethod
+    def _frame_size(image: torch.Tensor | np.ndarray) -> tuple[int, int]:
+        return (
+            (int(image.shape[1]), int(image.shape[0]))
+            if isinstance(image, np.ndarray)
+            else (
+                int(image.shape[2]),
+                int(image.shape[1]),
+            )
+        )
 
     def initialize(self, frame: Any, box_xywh: Any) -> TrackerState:
         """Start a sequence on ``frame`` with the target box ``x, y, w, h`` (pixels)."""
-        image = self._frame(frame)
+        image = to_chw_float(frame).to(self.device)
         size = (int(image.shape[2]), int(image.shape[1]))
         box = validate_box_xywh(box_xywh, size)
         template = self.processor.crop_template(image, box)
@@ -147,34 +210,29 @@ class LoratTracker:
             raise ValueError(f"got {len(states)} states but {len(frames)} frames")
         if not states:
             return []
-        searches, params = [], []
-        for state, frame in zip(states, frames):
+        size = self.processor.search_size
+        searches = torch.empty((len(states), 3, size, size), dtype=self.dtype, device=self.device)
+        params = []
+        for i, (state, frame) in enumerate(zip(states, frames)):
             image = self._frame(frame)
-            size = (int(image.shape[2]), int(image.shape[1]))
-            if size != state.frame_size:
+            frame_size = self._frame_size(image)
+            if frame_size != state.frame_size:
                 raise ValueError(
-                    f"frame size changed from {state.frame_size[0]}x{state.frame_size[1]} to {size[0]}x{size[1]} "
-                    f"at frame {state.frame_index + 1}"
+                    f"frame size changed from {state.frame_size[0]}x{state.frame_size[1]} to "
+                    f"{frame_size[0]}x{frame_size[1]} at frame {state.frame_index + 1}"
                 )
             crop, crop_params = self.processor.crop_search(image, state.box_xyxy, state.image_mean)
-            searches.append(crop)
+            searches[i] = crop
             params.append(crop_params)
-        output = self._forward(
-            pixel_values_template=torch.stack([s.template for s in states]),
-            pixel_values_search=torch.stack(searches).to(self.dtype),
-            template_mask=torch.stack([s.template_mask for s in states]),
-        )
-        index, confidence = select_peak(output.score_map, self.window, self.config.window_penalty)
-        boxes = output.pred_boxes.flatten(1, 2)[torch.arange(len(states), device=index.device), index]
-        boxes = boxes.double().cpu().numpy()
-        confidence = confidence.cpu().numpy()
+        templates, masks = self._templates(states)
+        peaks = self._infer(templates, searches, masks).cpu().double().numpy()  # the one device-to-host copy
         results = []
-        for state, box, crop_params, score in zip(states, boxes, params, confidence):
-            frame_box = clip_xyxy(self.processor.boxes_to_frame(box, crop_params), state.frame_size)
+        for state, peak, crop_params in zip(states, peaks, params):
+            frame_box = clip_xyxy(self.processor.boxes_to_frame(peak[:4], crop_params), state.frame_size)
             if is_valid_xyxy(frame_box):
                 state.box_xyxy = frame_box
             state.frame_index += 1
-            results.append(TrackResult(xyxy_to_xywh(frame_box), float(score)))
+            results.append(TrackResult(xyxy_to_xywh(frame_box), float(np.float32(peak[4]))))
         return results
 
     # ------------------------------------------------------------------ single-sequence API

@@ -45,7 +45,7 @@ def test_compiled_tracker_matches_eager():
     frames = square_frames(4)
     eager = LoratTracker(tiny_model(seed=0), device=DEVICE)
     compiled = LoratTracker(tiny_model(seed=0), device=DEVICE, compile=True)
-    assert compiled._forward is not compiled.model  # really wrapped
+    assert compiled._infer._torchdynamo_orig_callable == compiled._infer_eager  # really compiled
     for batch in (1, 3):  # a second batch size recompiles (dynamic batch) and must still agree
         want_boxes, want_scores = track_batch(eager, frames, batch)
         got_boxes, got_scores = track_batch(compiled, frames, batch)
