@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--lora_init", default="bert", choices=("bert", "peft"), help="bert = official init")
     m.add_argument("--gradient_checkpointing", action="store_true")
     m.add_argument("--torch_compile", action="store_true", help="torch.compile the model (inductor)")
+    m.add_argument(
+        "--no_cast_frozen_weights",
+        dest="cast_frozen_weights",
+        action="store_false",
+        help="keep frozen weights float32 under fp16/bf16 (default: stored in the compute dtype)",
+    )
 
     d = p.add_argument_group("data")
     d.add_argument(
@@ -111,6 +117,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report_to", default=None, choices=REPORT_CHOICES, help="default: tensorboard if installed"
     )
     c.add_argument("--logging_dir", default="logs", help="relative to --output_dir")
+    c.add_argument(
+        "--logging_steps",
+        type=int,
+        default=10,
+        help="read the step losses on the host every N steps (one copy; the log keeps every step)",
+    )
     c.add_argument("--push_to_hub", action="store_true")
     c.add_argument("--hub_model_id", default=None)
 
@@ -306,6 +318,44 @@ def _push(folder: Path, repo_id: str) -> str:
     return push_to_hub(folder, repo_id)
 
 
+def _flush_logs(
+    pending: list[tuple], accelerator, train_log, losses: list[float], progress, batch: int
+) -> None:
+    """Write the pending steps' logs (``(step, values, lr, seconds, skipped)``) with one device-to-host copy."""
+    import torch
+
+    if not pending:
+        return
+    values = torch.stack([torch.nn.functional.pad(v, (0, 4 - v.numel())) for _, v, *_ in pending]).tolist()
+    for (step, raw, lr, elapsed, skipped), row in zip(pending, values):
+        logs = {"loss": row[0], "loss_cls": row[1], "loss_box": row[2], "lr": lr}
+        logs.update({"pairs_per_s": batch / max(elapsed, 1e-9), "skipped_samples": sum(skipped.values())})
+        logs.update({f"skipped/{reason}": count for reason, count in skipped.items()})
+        if raw.numel() == 4:
+            logs["grad_norm"] = row[3]
+        losses.append(logs["loss"])
+        accelerator.log(logs, step=step)
+        if train_log is not None:
+            train_log.write(json.dumps({"step": step, **logs, "skipped": skipped}) + "\n")
+    if train_log is not None:
+        train_log.flush()
+    progress.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{pending[-1][2]:.2e}")
+    pending.clear()
+
+
+def _cast_frozen_weights(accelerator, model, log) -> None:
+    """Frozen weights in the autocast dtype (plain and DDP runs; FSDP/DeepSpeed manage dtypes themselves)."""
+    from accelerate.utils import DistributedType
+
+    from training.precision import cast_frozen_parameters_, compute_dtype
+
+    dtype = compute_dtype(accelerator.mixed_precision)
+    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    if dtype is not None and not sharded:
+        count = cast_frozen_parameters_(model, dtype)
+        log.info("frozen weights stored in %s (%d parameters)", dtype, count, main_process_only=True)
+
+
 def _use_cpu_when_no_gpu() -> None:
     # `accelerate launch --multi_gpu` / torchrun on a machine without GPUs: accelerate only picks the gloo
     # MULTI_CPU mode when ACCELERATE_USE_CPU is set (its `--cpu` launcher needs mpirun for >1 process).
@@ -376,6 +426,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         args.lr_scheduler, optimizer, args.learning_rate, warmup, max_steps, args.lr_warmup_init, args.lr_min
     )
     register_adapter_state_hooks(accelerator)
+    if args.cast_frozen_weights:
+        _cast_frozen_weights(accelerator, model, log)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
     global_step = 0
@@ -423,6 +475,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     trainable = [p for p in model.parameters() if p.requires_grad]
     skipped_total: Counter[str] = Counter()
     losses: list[float] = []
+    pending: list[tuple] = []
     progress = tqdm(
         total=max_steps, initial=global_step, desc="steps", disable=not accelerator.is_local_main_process
     )
@@ -452,25 +505,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         global_step += 1
         progress.update(1)
 
+        # device-side record; the host reads the step values only every --logging_steps (one copy)
         step_loss = accelerator.reduce(step_loss, reduction="mean")
-        elapsed, tic = time.perf_counter() - tic, time.perf_counter()
-        logs = {
-            "loss": step_loss[0].item(),
-            "loss_cls": step_loss[1].item(),
-            "loss_box": step_loss[2].item(),
-            "lr": scheduler.get_last_lr()[0],
-            "pairs_per_s": global_batch / max(elapsed, 1e-9),
-            "skipped_samples": sum(skipped_total.values()),
-        }
-        logs.update({f"skipped/{reason}": count for reason, count in skipped_total.items()})
         if grad_norm is not None:
-            logs["grad_norm"] = float(grad_norm)
-        losses.append(logs["loss"])
-        progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
-        accelerator.log(logs, step=global_step)
-        if train_log is not None:
-            train_log.write(json.dumps({"step": global_step, **logs, "skipped": dict(skipped_total)}) + "\n")
-            train_log.flush()
+            step_loss = torch.cat((step_loss, torch.as_tensor(grad_norm, device=step_loss.device).view(1)))
+        elapsed, tic = time.perf_counter() - tic, time.perf_counter()
+        pending.append((global_step, step_loss, scheduler.get_last_lr()[0], elapsed, dict(skipped_total)))
+        last_step = global_step >= max_steps or global_step % args.checkpointing_steps == 0
+        if global_step % args.logging_steps == 0 or last_step:
+            _flush_logs(pending, accelerator, train_log, losses, progress, global_batch)
         if sample_log is not None:
             sample_log.flush()
 
