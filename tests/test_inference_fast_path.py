@@ -4,6 +4,7 @@ replay logic (static shapes per batch size) exercised on the CPU with a stand-in
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -156,3 +157,36 @@ def test_graph_tracker_equals_eager_tracker_for_changing_batch_sizes():
 def test_cuda_graphs_need_cuda():
     with pytest.raises(ValueError, match="needs a CUDA device"):
         LoratTracker(tiny_model(seed=0), device="cpu", cuda_graphs=True)
+
+
+DEVICE = os.environ.get("LORAT_TEST_DEVICE", "cpu")
+on_cuda = pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="needs LORAT_TEST_DEVICE=cuda")
+
+
+@on_cuda
+def test_fused_model_equals_unfused_in_float16_on_cuda():
+    model = merged_model(False, layers=12).to(DEVICE, torch.float16)
+    args = [t.to(DEVICE) for t in inputs(4, model.config)]
+    args[0], args[1] = args[0].half(), args[1].half()
+    with torch.inference_mode():
+        want = model(*args)
+        got = copy.deepcopy(model).fuse_for_inference()(*args)
+    torch.testing.assert_close(got.pred_boxes, want.pred_boxes, atol=1e-3, rtol=0)
+    torch.testing.assert_close(got.score_map.sigmoid(), want.score_map.sigmoid(), atol=1e-3, rtol=0)
+
+
+@on_cuda
+def test_cuda_graph_tracker_equals_eager_on_cuda():
+    frames = moving_frames(5)
+    eager = LoratTracker(tiny_model(seed=0), device=DEVICE)
+    graphed = LoratTracker(tiny_model(seed=0), device=DEVICE, cuda_graphs=True)
+    for batch in (1, 2):
+        boxes = [(8 + i, 18, 18, 18) for i in range(batch)]
+        states = {t: [t.initialize(frames[0], b) for b in boxes] for t in (eager, graphed)}
+        for frame in frames[1:]:
+            want = eager.step(states[eager], [frame] * batch)
+            got = graphed.step(states[graphed], [frame] * batch)
+            for w, g in zip(want, got):
+                np.testing.assert_allclose(g.box_xywh, w.box_xywh, atol=1e-4, rtol=0)
+                assert abs(g.score - w.score) < 1e-5
+    assert len(graphed._infer.entries) == 2
