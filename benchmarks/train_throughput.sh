@@ -16,7 +16,7 @@ Dinov2Model(Dinov2Config(hidden_size=768, num_hidden_layers=12, num_attention_he
                          patch_size=14, layerscale_value=1.0)).save_pretrained(f"{work}/dinov2-base")
 LoratConfig.from_preset("b-224").save_pretrained(f"{work}/config")
 PY
-accelerate launch --num_processes 1 --mixed_precision fp16 training/train.py \
+python3 -m accelerate.commands.launch --num_processes 1 --mixed_precision fp16 training/train.py \
     --model_config "$work/config" --pretrained_backbone "$work/dinov2-base" --dataset synthetic \
     --train_batch_size 128 --dataloader_num_workers 14 --max_train_steps "$steps" --logging_steps 10 \
     --checkpointing_steps 100000 --output_dir "$work/run" "${@:3}"
