@@ -35,38 +35,121 @@ def natural_sort_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def to_rgb_uint8(image: Any) -> np.ndarray:
-    """PIL image / numpy / torch image -> contiguous ``(H, W, 3)`` uint8 RGB array.
+def _scale_to_uint8(image: np.ndarray, what: str) -> np.ndarray:
+    """Numeric array of any dtype -> uint8 0–255 by the dtype's range (see :func:`to_rgb_uint8`)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * np.uint8(255)
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)  # 65535 -> 255, 257*k -> k
+    if np.issubdtype(image.dtype, np.integer):
+        low, high = (int(image.min()), int(image.max())) if image.size else (0, 0)
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{what} has {image.dtype} values in [{low}, {high}]; integer frames must be uint8 "
+                "(0–255) or uint16 (0–65535): convert with .astype(np.uint16) for 16-bit data"
+            )
+        return image.astype(np.uint8)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{what} has unsupported dtype {image.dtype}; expected uint8, uint16, bool or float")
+    image = image.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"{what} contains NaN or Inf values")
+    low, high = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+    scale = 255.0 if high <= 1.0 else 1.0  # floats are 0–1, or 0–255 when larger than 1
+    # a little overshoot (e.g. from bicubic resizing) is clipped; anything further is not an image
+    if low * scale < -_FLOAT_SLACK or high > 255.0 + _FLOAT_SLACK:
+        raise ValueError(
+            f"{what} has float values in [{low:g}, {high:g}]; float frames must be 0–1 or 0–255 "
+            "(un-normalise them first)"
+        )
+    return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
 
-    Accepts ``(H, W)``, ``(H, W, C)`` and (torch) ``(C, H, W)`` with C in 1, 3, 4: grayscale is
-    repeated to 3 channels, RGBA drops alpha. Float arrays are taken as 0–255 unless their maximum is
-    ≤ 1 (then scaled by 255); values are rounded and clipped to 0–255.
+
+_FLOAT_SLACK = 16.0  # tolerated over/undershoot of float frames, in 0–255 units
+_PIL_8BIT_MODES = (
+    "1",
+    "L",
+    "P",
+    "RGB",
+    "RGBA",
+    "RGBX",
+    "RGBa",
+    "CMYK",
+    "YCbCr",
+    "LAB",
+    "HSV",
+    "LA",
+    "La",
+    "PA",
+)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """PIL image -> numpy array keeping the full bit depth (16-bit and float modes are not clipped)."""
+    if image.mode in _PIL_8BIT_MODES:
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        return array.astype(np.uint16)  # native byte order
+    if image.mode == "I" and array.size and array.min() >= 0 and 255 < array.max() <= 65535:
+        return array.astype(np.uint16)  # 32-bit mode holding 16-bit samples (older Pillow, TIFF)
+    return array
+
+
+def to_rgb_uint8(image: Any, what: str = "frame") -> np.ndarray:
+    """Any image -> contiguous ``(H, W, 3)`` uint8 RGB array (the one frame converter of this package).
+
+    Accepts PIL images (every mode, including 16-bit ``I;16`` and float ``F``), numpy arrays and torch
+    tensors (any device) of shape ``(H, W)``, ``(H, W, C)`` or (torch) ``(C, H, W)`` with C in 1–4:
+    grayscale is repeated to 3 channels, gray+alpha keeps the gray, RGBA drops alpha. Values are
+    scaled by their dtype's range: ``uint8`` as is; ``uint16`` (16-bit PNG/TIFF) divided by 257
+    (``65535 -> 255``); ``bool`` to 0/255; other integer dtypes must hold 0–255; floats are 0–1
+    (scaled by 255) or, when their maximum exceeds 1, 0–255 (rounded).
+
+    Raises ``ValueError`` naming ``what`` for a wrong shape, an unsupported dtype, NaN/Inf, or values
+    outside those ranges (e.g. ImageNet-normalised tensors) instead of clipping them silently.
     """
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    if type(image).__module__.startswith("torch"):
+        image = _pil_to_array(image)
+    elif type(image).__module__.startswith("torch"):
         tensor = image.detach().cpu()
-        if tensor.ndim == 3 and tensor.shape[0] in (1, 3, 4) and tensor.shape[-1] not in (1, 3, 4):
+        if tensor.ndim == 3 and tensor.shape[0] in (1, 2, 3, 4) and tensor.shape[-1] not in (1, 2, 3, 4):
             tensor = tensor.permute(1, 2, 0)
+        if tensor.is_floating_point():
+            tensor = tensor.float()  # bfloat16 has no numpy twin
         image = tensor.numpy()
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"unsupported frame type {type(image).__name__}; expected PIL, numpy or torch")
+        raise ValueError(f"unsupported {what} type {type(image).__name__}; expected PIL, numpy or torch")
     if image.ndim == 2:
         image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"frame must be (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"{what} must be (H, W), (H, W, 1-4) or (1-4, H, W); got shape {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"frame is empty: shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
+        raise ValueError(f"{what} is empty: shape {image.shape}")
+    if image.shape[2] <= 2:
+        image = np.repeat(image[:, :, :1], 3, axis=2)  # gray (+ alpha)
     elif image.shape[2] == 4:
         image = image[:, :, :3]
-    if image.dtype != np.uint8:
-        image = image.astype(np.float64)
-        if image.size and np.nanmax(image) <= 1.0:
-            image = image * 255.0
-        image = np.clip(np.rint(np.nan_to_num(image)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(_scale_to_uint8(image, what))
+
+
+def read_image_file(path: str | os.PathLike) -> np.ndarray:
+    """Decode one image file to ``(H, W, 3)`` uint8 RGB with :func:`to_rgb_uint8` (16-bit files scaled).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file when it cannot be
+    decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"frame not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb_uint8(img, what=f"frame {path}")
+    except OSError as exc:
+        raise ValueError(f"cannot read frame {path}: {exc}") from None
 
 
 class FrameSource:
@@ -118,8 +201,23 @@ class FrameSource:
             raise ValueError(f"{self.name}: no frames")
 
 
+class TruncatedVideoWarning(UserWarning):
+    """Fewer frames decoded than the video container declares (a cut or damaged file)."""
+
+
 class VideoFrameSource(FrameSource):
-    """Frames decoded one at a time from a video file with PyAV."""
+    """Frames decoded one at a time from a video file with PyAV.
+
+    Attributes:
+        frame_size: ``(W, H)`` of the first frame, pixels.
+        declared_frames: the frame count the container declares (the stream's count, or duration x
+            frame rate when the container stores no count, e.g. Matroska); None when unknown.
+        decoded_frames: frames decoded by the last full iteration (None before one finished).
+        truncated: True when the last iteration decoded fewer frames than declared or stopped at
+            undecodable data (e.g. an mp4 with its index at the front, cut in half). A
+            :class:`TruncatedVideoWarning` is issued too; the frames decoded up to there keep their
+            indices (nothing is shifted or invented).
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         import av
@@ -136,28 +234,65 @@ class VideoFrameSource(FrameSource):
                 rate = stream.average_rate or stream.guessed_rate
                 self.fps = float(rate) if rate else None
                 self._frames = int(stream.frames) or None
+                self.declared_frames, self._declared_exact = self._frames, self._frames is not None
+                if self._frames is None and self.fps and container.duration:
+                    self.declared_frames = round(container.duration / 1_000_000 * self.fps)
                 first = next(iter(container.decode(stream)), None)
         except av.FFmpegError as exc:
-            raise ValueError(f"cannot read video {self.path}: {exc}") from exc
+            raise ValueError(f"cannot read video {self.path}: {exc}") from None
         if first is None:
             raise ValueError(f"{self.path}: the video has no decodable frames")
-        #: ``(W, H)`` of the first frame, pixels.
         self.frame_size = (int(first.width), int(first.height))
+        self.decoded_frames: int | None = None
+        self.truncated = False
 
     def _length(self) -> int | None:
         return self._frames
 
+    def _missing_frames(self, decoded: int) -> int:
+        """Declared frames that did not decode (0 within the tolerance of an estimated count)."""
+        if not self.declared_frames:
+            return 0
+        slack = 0 if self._declared_exact else max(1, round(0.02 * self.declared_frames))
+        missing = self.declared_frames - decoded
+        return missing if missing > slack else 0
+
     def _raw_frames(self) -> Iterator[np.ndarray]:
+        import warnings
+
         import av
 
+        decoded, error = 0, None
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
+                frames = container.decode(stream)
+                while True:
+                    try:
+                        frame = next(frames)
+                    except StopIteration:
+                        break
+                    except av.FFmpegError as exc:
+                        if decoded == 0:
+                            raise
+                        error = exc  # damaged or cut data: keep what decoded, report below
+                        break
+                    decoded += 1
                     yield frame.to_ndarray(format="rgb24")
         except av.FFmpegError as exc:
-            raise ValueError(f"cannot decode video {self.path}: {exc}") from exc
+            raise ValueError(f"cannot decode video {self.path}: {exc}") from None
+        missing = self._missing_frames(decoded)
+        self.decoded_frames, self.truncated = decoded, bool(missing or error)
+        if self.truncated:
+            declared = f" of the {self.declared_frames} frames the container declares" if missing else ""
+            reason = f" (decoding stopped: {error})" if error else ""
+            warnings.warn(
+                f"{self.path}: decoded only {decoded}{declared}{reason}; the file looks truncated or "
+                f"damaged, frames from {decoded} on are missing",
+                TruncatedVideoWarning,
+                stacklevel=2,
+            )
 
 
 class ImageFolderSource(FrameSource):
@@ -177,10 +312,8 @@ class ImageFolderSource(FrameSource):
         return len(self.files)
 
     def _raw_frames(self) -> Iterator[np.ndarray]:
-        from .data.sequence import load_image
-
         for file in self.files:
-            yield load_image(file)
+            yield read_image_file(file)
 
 
 class IterableFrameSource(FrameSource):
@@ -206,13 +339,11 @@ class IterableFrameSource(FrameSource):
             if self._consumed:
                 raise ValueError("this frame iterator was already consumed")
             self._consumed = True
-        for frame in self._frames:
+        for index, frame in enumerate(self._frames):
             if isinstance(frame, (str, os.PathLike)):
-                from .data.sequence import load_image
-
-                yield load_image(frame)
+                yield read_image_file(frame)
             else:
-                yield to_rgb_uint8(frame)
+                yield to_rgb_uint8(frame, what=f"frame {index}")
 
 
 def open_frames(source: Any, fps: float | None = None) -> FrameSource:

@@ -92,10 +92,15 @@ def read_flags(path: str | Path, length: int) -> np.ndarray:
     return labels != 0
 
 
-def list_frames(folder: str | Path, sequence: str) -> list[Path]:
+def list_frames(folder: str | Path, sequence: str, consecutive: bool = False) -> list[Path]:
     """Image files in ``folder``, sorted numerically by name.
 
-    Raises ``FileNotFoundError`` naming ``sequence`` if the folder is missing or holds no images.
+    With ``consecutive=True`` (benchmarks whose frames are numbered ``00000001.jpg, 00000002.jpg, ...``)
+    a gap or a duplicate in the numbering raises, so a lost frame file can never shift every later
+    frame against its ground truth or result line (see :func:`check_frame_numbering`).
+
+    Raises ``FileNotFoundError`` naming ``sequence`` if the folder is missing or holds no images,
+    or (``consecutive``) naming the first missing frame file.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -103,7 +108,40 @@ def list_frames(folder: str | Path, sequence: str) -> list[Path]:
     frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
     if not frames:
         raise FileNotFoundError(f"sequence {sequence!r}: no image frames in {folder}")
-    return sorted(frames, key=lambda p: natural_key(p.name))
+    frames = sorted(frames, key=lambda p: natural_key(p.name))
+    if consecutive:
+        check_frame_numbering(frames, sequence)
+    return frames
+
+
+_FRAME_NUMBER = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
+
+
+def check_frame_numbering(frames: list[Path], sequence: str) -> None:
+    """Raise ``FileNotFoundError`` naming the first missing frame when numbered frames have a gap.
+
+    ``frames`` are sorted frame files named ``<prefix><number>.<ext>`` (e.g. ``00000001.jpg`` or
+    ``0.jpg``); numbers must run consecutively from the first one. Two files with the same number
+    (``1.jpg`` and ``001.jpg``) raise ``ValueError``. Files not named that way are not checked.
+    """
+    parsed = [_FRAME_NUMBER.match(p.stem) for p in frames]
+    if not all(parsed) or len({m.group("prefix") for m in parsed}) != 1:
+        return
+    numbers = [int(m.group("number")) for m in parsed]
+    for previous, current, path, match in zip(numbers, numbers[1:], frames[1:], parsed[1:]):
+        if current == previous:
+            raise ValueError(f"sequence {sequence!r}: two frame files are numbered {current} ({path.name})")
+        if current != previous + 1:
+            digits = match.group("number")
+            width = len(digits) if digits.startswith("0") else 0
+            missing = f"{match.group('prefix')}{previous + 1:0{width}d}{path.suffix}"
+            count = current - previous - 1
+            more = f" (and {count - 1} more before {path.name})" if count > 1 else ""
+            raise FileNotFoundError(
+                f"sequence {sequence!r}: frame {missing} is missing from {path.parent}{more}; "
+                "frames are numbered consecutively, so every later frame would shift against its "
+                "ground truth"
+            )
 
 
 def align_boxes(

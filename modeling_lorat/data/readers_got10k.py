@@ -38,7 +38,7 @@ def read_got10k_sequence(
     name = seq_dir.name
     require_dir(seq_dir, f"sequence {name!r}")
     boxes = read_boxes(seq_dir / "groundtruth.txt")
-    frames = list_frames(seq_dir, name)
+    frames = list_frames(seq_dir, name, consecutive=True)
     boxes = align_boxes(name, frames, boxes, pad_missing=pad_missing)
     absent = read_flags(seq_dir / "absence.label", len(boxes))
     cover_file = seq_dir / "cover.label"

@@ -189,7 +189,7 @@ def read_lasot_sequence(
     name = seq_dir.name
     require_dir(seq_dir, f"sequence {name!r}")
     boxes = read_boxes(seq_dir / "groundtruth.txt")
-    frames = list_frames(seq_dir / "img", name)
+    frames = list_frames(seq_dir / "img", name, consecutive=True)
     # monkey-17 has more images than ground-truth rows: the LaSOT toolkit, pytracking and the official
     # LoRAT loader all use the first len(groundtruth) frames
     frames = frames[: len(boxes)]

@@ -46,7 +46,7 @@ def read_trackingnet(
         for anno in sorted(anno_dir.glob("*.txt"), key=lambda p: natural_key(p.name)):
             name = anno.stem
             boxes = read_boxes(anno)
-            frames = list_frames(chunk / "frames" / name, name)
+            frames = list_frames(chunk / "frames" / name, name, consecutive=True)
             boxes = align_boxes(name, frames, boxes, pad_missing=split == "test")
             sequences.append(
                 TrackingSequence(name, frames, boxes, dataset="trackingnet", attributes={"chunk": chunk.name})

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 FrameRef = str | Path | Callable[[], np.ndarray]
 
@@ -20,27 +19,16 @@ FrameRef = str | Path | Callable[[], np.ndarray]
 def load_image(ref: FrameRef) -> np.ndarray:
     """Load one frame as an ``(H, W, 3)`` uint8 RGB array.
 
-    ``ref`` is a file path or a zero-argument callable returning an array. Grayscale and RGBA
-    images are converted to RGB. Raises ``FileNotFoundError`` / ``ValueError`` naming the frame.
+    ``ref`` is a file path or a zero-argument callable returning an image. Grayscale and RGBA
+    images are converted to RGB and 16-bit images scaled to 8 bits (see
+    :func:`modeling_lorat.video_io.to_rgb_uint8`). Raises ``FileNotFoundError`` / ``ValueError``
+    naming the frame.
     """
+    from ..video_io import read_image_file, to_rgb_uint8
+
     if callable(ref):
-        image = np.asarray(ref())
-    else:
-        path = Path(ref)
-        if not path.is_file():
-            raise FileNotFoundError(f"frame not found: {path}")
-        try:
-            with Image.open(path) as img:
-                image = np.asarray(img.convert("RGB"))
-        except OSError as exc:
-            raise ValueError(f"cannot read frame {path}: {exc}") from exc
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"frame must be HxWx3 RGB, got shape {image.shape}")
-    return np.ascontiguousarray(image, dtype=np.uint8)
+        return to_rgb_uint8(ref())
+    return read_image_file(ref)
 
 
 @dataclass
