@@ -130,23 +130,101 @@ def is_adapter_checkpoint(path: str | os.PathLike, **kwargs: Any) -> bool:
     return found is not None
 
 
+#: Backbone config entries an adapter depends on (its LoRA, token types and head are shaped by them).
+_BACKBONE_SHAPE_KEYS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "patch_size",
+    "mlp_ratio",
+    "use_swiglu_ffn",
+)
+
+
+def check_backbone_fits(adapter: str, config: Any, backbone: str, **hub_kwargs: Any) -> None:
+    """Raise ``ModelLoadError`` when the DINOv2 named ``backbone`` is not the size the adapter was made for.
+
+    Compares the backbone's own ``config.json`` with the adapter config's ``backbone_config`` (width,
+    depth, heads, patch size, FFN) before any weights are loaded.
+    """
+    from transformers import Dinov2Config
+
+    from .loading_utils import ModelLoadError
+
+    try:
+        found = Dinov2Config.from_pretrained(backbone, **hub_kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"adapter {adapter}: cannot read the config of its backbone {backbone}: {exc}"
+        ) from None
+    expected = config.backbone_config
+    diff = [
+        f"{key}={getattr(found, key, None)} (adapter expects {getattr(expected, key, None)})"
+        for key in _BACKBONE_SHAPE_KEYS
+        if getattr(found, key, None) != getattr(expected, key, None)
+    ]
+    if diff:
+        raise ModelLoadError(
+            f"adapter {adapter} does not fit backbone {backbone}: the backbone has {', '.join(diff)}; "
+            "the adapter's config.json names a DINOv2 of another size"
+        )
+
+
+def load_backbone(backbone: str, **kwargs: Any) -> Any:
+    """``Dinov2Model.from_pretrained(backbone, **kwargs)`` with its files checked (damaged, NaN/Inf -> ``ModelLoadError``)."""
+    from safetensors import SafetensorError
+    from transformers import Dinov2Model
+
+    from .loading_utils import ModelLoadError, check_finite_weights, check_safetensors_file
+
+    for file in sorted(Path(backbone).glob("*.safetensors")) if Path(backbone).is_dir() else []:
+        check_safetensors_file(file)
+    try:
+        model = Dinov2Model.from_pretrained(backbone, **kwargs)
+    except (SafetensorError, OSError) as exc:
+        raise ModelLoadError(f"cannot load backbone {backbone}: {exc}") from None
+    check_finite_weights(model.state_dict().items(), f"backbone {backbone}")
+    return model
+
+
 def load_adapter_checkpoint(model_cls: type, path: str | os.PathLike, merge: bool = True, **kwargs: Any):
     """Rebuild the frozen backbone named in the adapter's ``config.json`` and apply the adapter.
 
-    Returns the merged ``LoratForTracking`` (``merge=True``) or the ``PeftModel``.
+    Returns the merged ``LoratForTracking`` (``merge=True``) or the ``PeftModel``. Raises
+    ``FileNotFoundError`` when the backbone cannot be found and ``ModelLoadError`` (one line) for a
+    backbone of another size, a damaged ``adapter_model.safetensors``, NaN/Inf weights or adapter
+    weights that do not fit the model.
     """
-    from .configuration_lorat import LoratConfig
+    from safetensors import SafetensorError
 
-    config = LoratConfig.from_pretrained(
-        path, **{k: v for k, v in kwargs.items() if k in ("revision", "token")}
-    )
+    from .configuration_lorat import LoratConfig
+    from .loading_utils import ModelLoadError, check_safetensors_weights, checkpoint_file, resolve_model_path
+
+    hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+    try:
+        config = LoratConfig.from_pretrained(path, **hub_kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"adapter {path}: cannot read its config.json: {exc}") from None
     if not config.backbone_name_or_path:
-        raise ValueError(f"adapter checkpoint {path} has no backbone_name_or_path in its config.json")
+        raise ModelLoadError(f"adapter checkpoint {path} has no backbone_name_or_path in its config.json")
     extra = {k: kwargs[k] for k in ("attn_implementation", "dtype") if k in kwargs}
     backbone = config.backbone_name_or_path
     beside = Path(str(path)) / backbone
     if not Path(backbone).is_absolute() and beside.is_dir():
         backbone = str(beside)  # a backbone folder shipped next to the adapter (e.g. random demo backbones)
-    base = model_cls.from_backbone(backbone, config=config, **extra)
-    peft_model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge)
+    backbone, local_only = resolve_model_path(
+        backbone, what=f"backbone of adapter {path}", local_files_only=bool(kwargs.get("local_files_only"))
+    )
+    backbone_kwargs = {"local_files_only": True} if local_only else {}
+    check_backbone_fits(str(path), config, backbone, **backbone_kwargs)
+    weights = checkpoint_file(str(path), "adapter_model.safetensors", **hub_kwargs)
+    if weights is not None:
+        check_safetensors_weights(weights)
+    dinov2 = load_backbone(backbone, **extra, **backbone_kwargs)
+    base = model_cls.from_backbone(dinov2, config=config, **extra)
+    try:
+        peft_model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge, **hub_kwargs)
+    except (RuntimeError, SafetensorError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"adapter {path} does not fit its model: {first}") from None
     return peft_model.merge_and_unload() if merge else peft_model

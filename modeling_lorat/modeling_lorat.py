@@ -269,13 +269,16 @@ class LoratForTracking(LoratPreTrainedModel):
 
         Adapter checkpoints rebuild the frozen backbone from ``config.backbone_name_or_path`` and apply the
         adapter; LoRA is merged into the weights unless ``merge_lora=False`` (then a ``PeftModel`` is returned).
-        """
-        from .lora import is_adapter_checkpoint, load_adapter_checkpoint
 
-        merge_lora = kwargs.pop("merge_lora", True)
-        if is_adapter_checkpoint(pretrained_model_name_or_path, **kwargs):
-            return load_adapter_checkpoint(cls, pretrained_model_name_or_path, merge=merge_lora, **kwargs)
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        Raises ``FileNotFoundError`` at once for a missing folder or an uncached Hub id while offline, and
+        :class:`~modeling_lorat.loading_utils.ModelLoadError` for damaged files, NaN/Inf weights or an
+        adapter that does not fit its backbone (see :mod:`modeling_lorat.loading_utils`).
+        """
+        from .loading_utils import load_lorat_checkpoint
+
+        return load_lorat_checkpoint(
+            cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs
+        )
 
     # ------------------------------------------------------------------ forward
     def _check_inputs(self, template: torch.Tensor, search: torch.Tensor, mask: torch.Tensor) -> None:

@@ -25,6 +25,7 @@ import torch
 from transformers import AutoModel, Pipeline
 
 from .image_processing_lorat import validate_box_xywh
+from .loading_utils import resolve_device
 from .tracking_lorat import LoratTracker, TrackerState
 from .video_io import FrameSource, open_frames
 
@@ -50,6 +51,22 @@ def iter_track(
 
 def _as_result(index: int, box: np.ndarray, score: float) -> dict[str, Any]:
     return {"frame_index": int(index), "box": [float(v) for v in box], "score": float(score)}
+
+
+def _check_box_values(box: Any) -> None:
+    """Raise ``ValueError`` (one line) for a box, or list of boxes, holding strings instead of numbers."""
+    pending, strings = [box], []
+    while pending and not strings:
+        value = pending.pop()
+        if isinstance(value, (str, bytes)):
+            strings.append(value)
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    if strings:
+        raise ValueError(
+            f"box must be numbers x, y, w, h (pixels), got the string {strings[0]!r} in {box!r}; "
+            "convert first, e.g. box=tuple(float(v) for v in text.split(','))"
+        )
 
 
 def _is_box_list(box: Any) -> bool:
@@ -94,6 +111,9 @@ class SingleObjectTrackingPipeline(Pipeline):
         if dtype is None or dtype == "auto":
             dtype = kwargs.get("torch_dtype", None)
         compile_model = bool(kwargs.pop("compile", False))
+        device = kwargs.get("device")
+        if device is not None and not (isinstance(device, int) and device < 0):
+            resolve_device(device)  # one clear line for "gpu" or "cuda" without a GPU
         super().__init__(model, *args, **kwargs)
         self.tracker = LoratTracker(
             self.model,
@@ -147,6 +167,7 @@ class SingleObjectTrackingPipeline(Pipeline):
             box = self._preprocess_params.get("box")
         if box is None:
             raise ValueError("single-object-tracking needs the target box: pipe(video, box=(x, y, w, h))")
+        _check_box_values(box)
         if _is_box_list(box):
             if not isinstance(video, (list, tuple)) or len(video) != len(box):
                 raise ValueError(

@@ -124,9 +124,15 @@ class LoratTracker:
         compile: bool = False,
         cuda_graphs: bool = False,
     ) -> LoratTracker:
-        """Load model (+ ``preprocessor_config.json`` when present) from a folder or Hub id."""
+        """Load model (+ ``preprocessor_config.json`` when present) from a folder or Hub id.
+
+        ``device`` is checked first: an unknown name or a missing GPU raises ``ValueError`` listing the
+        valid devices (see :func:`modeling_lorat.loading_utils.resolve_device`).
+        """
+        from .loading_utils import resolve_device
         from .modeling_lorat import LoratForTracking
 
+        device = resolve_device(device) if device is not None else None
         path = Path(model_name_or_path)
         looks_local = path.is_absolute() or str(model_name_or_path).startswith((".", "~")) or path.exists()
         if looks_local and not path.is_dir():

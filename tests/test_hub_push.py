@@ -20,7 +20,15 @@ from modeling_lorat.cli import main as cli_main
 from modeling_lorat.lora import apply_lora
 from modeling_lorat.testing_utils import tiny_config, tiny_dinov2
 
-CODE_FILES = {"box_ops.py", "configuration_lorat.py", "lora.py", "loss_lorat.py", "modeling_lorat.py"}
+CODE_FILES = {
+    "box_ops.py",
+    "configuration_lorat.py",
+    "fused_inference.py",
+    "loading_utils.py",
+    "lora.py",
+    "loss_lorat.py",
+    "modeling_lorat.py",
+}
 COMMON = {"README.md", "config.json", "preprocessor_config.json"} | CODE_FILES
 ADAPTER_FILES = COMMON | {"adapter_config.json", "adapter_model.safetensors"}
 MERGED_FILES = COMMON | {"model.safetensors"}
