@@ -34,23 +34,120 @@ _LINEAR_MAP = {
 }
 
 
+#: Weights every official LoRAT checkpoint has (besides its ``blocks.N.*``), with what they are.
+_REQUIRED_KEYS = {
+    "patch_embed.proj.weight": "the patch embedding",
+    "patch_embed.proj.bias": "the patch embedding",
+    "pos_embed": "the position embedding",
+    "norm.weight": "the final norm",
+    "norm.bias": "the final norm",
+}
+# Globals a weights-only torch checkpoint may name; anything else would be imported and called.
+_TORCH_PICKLE_GLOBALS = ("torch.", "torch._utils.", "collections.OrderedDict")
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """``module.name`` of every global a torch file's pickle(s) reference, read without unpickling."""
+    import io
+    import pickletools
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".pkl")]
+            streams = [archive.read(n) for n in names]
+    else:
+        streams = [path.read_bytes()]
+    found: list[str] = []
+    for data in streams:
+        stream = io.BytesIO(data)
+        while stream.tell() < len(data):  # legacy torch files hold several pickles in a row
+            strings: list[str] = []
+            try:
+                for opcode, arg, _ in pickletools.genops(stream):
+                    if opcode.name == "GLOBAL":
+                        found.append(str(arg).replace(" ", "."))
+                    elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(f"{strings[-2]}.{strings[-1]}")
+                    elif isinstance(arg, str):
+                        strings.append(arg)
+            except Exception:  # not (or no longer) a pickle: stop reading this stream
+                break
+    return list(dict.fromkeys(found))
+
+
+def _torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with one clear ``ValueError`` for files it cannot or must not read."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Detected pickle protocol 4 ..."
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = [g for g in _pickle_globals(path) if not g.startswith(_TORCH_PICKLE_GLOBALS)]
+        if unsafe:
+            raise ValueError(
+                f"refused to unpickle {path}: it names {', '.join(unsafe[:3])}, which unpickling would "
+                "import and call (a pickle can run any code). Only tensors and plain containers are loaded "
+                "(torch.load with weights_only=True); official LoRAT checkpoints need nothing more. Save the "
+                "state dict alone (torch.save(model.state_dict(), ...)) or as .safetensors"
+            ) from None
+        noise = ("Weights only load failed", "Please file an issue", "Check the documentation", "Re-running")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines if not line.startswith(noise)), type(exc).__name__)
+        detail = detail.removeprefix("WeightsUnpickler error:").strip() or type(exc).__name__
+        raise ValueError(f"{path} is not a PyTorch checkpoint (unreadable pickle: {detail})") from None
+    except (RuntimeError, EOFError, KeyError, IndexError, ValueError, OSError) as exc:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if not head:
+            raise ValueError(f"{path} is empty, not a PyTorch checkpoint") from None
+        if head.startswith(b"PK"):
+            detail = str(exc).split(". ")[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{path} is a truncated or damaged PyTorch checkpoint ({detail})") from None
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint (neither a torch zip archive nor a pickle of tensors)"
+        ) from None
+
+
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read an official checkpoint (``.safetensors`` or a torch file, loaded with ``weights_only=True``)."""
+    """Read an official checkpoint (``.safetensors`` or a torch file, loaded with ``weights_only=True``).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (one line, naming the file) for a
+    file that is not a checkpoint, is truncated, is a pickle that would run code, lacks the weights of a
+    LoRAT model, or holds NaN/Inf weights.
+    """
+    from .loading_utils import check_finite_weights
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"original checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # SafetensorError
+            raise ValueError(
+                f"{path} is not a valid safetensors file ({exc}): truncated or damaged"
+            ) from None
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _torch_load(path)
     for key in ("model", "state_dict", "module"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict of weights")
+    state = {str(k).removeprefix("module."): v for k, v in state.items()}
     if not any(k.startswith("blocks.") for k in state):
         raise ValueError(f"{path} does not look like an official LoRAT state dict (no 'blocks.*' keys)")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    for key, what in _REQUIRED_KEYS.items():
+        if not isinstance(state.get(key), torch.Tensor):
+            raise ValueError(f"{path} has no {key!r} ({what}): an incomplete or non-LoRAT checkpoint")
+    check_finite_weights(((k, v) for k, v in state.items() if isinstance(v, torch.Tensor)), str(path))
+    return state
 
 
 def _lora_scaling(state: dict[str, torch.Tensor], config: LoratConfig, rank: int) -> float:
@@ -255,6 +352,7 @@ def convert_checkpoint(
     import tempfile
 
     from .image_processing_lorat import LoratImageProcessor
+    from .loading_utils import resolve_model_path
 
     output_dir = Path(output_dir)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
@@ -267,11 +365,17 @@ def convert_checkpoint(
     config = config_for_original(state, preset, **overrides)
     if "lora_alpha" in state and state["lora_alpha"].numel() == 1:
         config.lora_alpha = float(state["lora_alpha"])
-    if form == "full":
-        model = build_full_model(state, config)
-    else:
-        config.backbone_name_or_path = backbone or config.backbone_name_or_path
-        model = build_adapter_model(state, config, config.backbone_name_or_path)
+    try:
+        if form == "full":
+            model = build_full_model(state, config)
+        else:
+            config.backbone_name_or_path = backbone or config.backbone_name_or_path
+            resolve_model_path(config.backbone_name_or_path, what="--backbone")  # fails fast offline
+            model = build_adapter_model(state, config, config.backbone_name_or_path)
+    except KeyError as exc:
+        raise ValueError(
+            f"{original} has no weight {exc.args[0]!r}: an incomplete or non-LoRAT checkpoint"
+        ) from None
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.partial-"))
     try:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
+import os
 import sys
 from pathlib import Path
 
 DTYPES = ("float32", "float16", "bfloat16")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -49,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="model folder or Hugging Face Hub repo id")
     parser.add_argument("--output", default=None, help="annotated video to write (e.g. annotated.mp4)")
     parser.add_argument("--results", default=None, help="result file to write: one x,y,w,h line per frame")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, mps, ... (default: cuda if available, else cpu)"
+    )
     parser.add_argument(
         "--dtype", default="float32", choices=DTYPES, help="model precision (default float32)"
     )
@@ -58,62 +59,108 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_model_path(model: str) -> None:
-    """Raise FileNotFoundError for a model argument that is neither a folder nor a plausible Hub id."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return
-    if path.exists():
-        raise FileNotFoundError(f"model must be a folder or a Hub repo id, got a file: {model}")
-    if path.is_absolute() or model.startswith((".", "~")) or not _REPO_ID.match(model):
-        raise FileNotFoundError(f"model folder not found: {model}")
+    """Raise ``FileNotFoundError`` for a model that is neither a folder nor a loadable Hub id (fast, offline too)."""
+    from ..loading_utils import resolve_model_path
+
+    resolve_model_path(model)
+
+
+def check_output_path(value: str, option: str, inputs: tuple[Path, ...] = ()) -> Path:
+    """Check before tracking that ``value`` can be written as a file; raise ``ValueError`` naming ``option``.
+
+    Refused: an existing folder, a name ending in a separator, the input video itself, a place under a
+    file or in a folder where a file cannot be created (permissions, read-only file system).
+    """
+    import tempfile
+
+    path = Path(value).expanduser()
+    if path.is_dir() or value.endswith(("/", os.sep)):
+        raise ValueError(f"{option} {value} is a folder; give a file name, e.g. {Path(value) / 'boxes.txt'}")
+    if any(path.resolve() == Path(p).resolve() for p in inputs):
+        raise ValueError(f"{option} {value} is the input video; choose another file")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {value}: {folder} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option} {value}: cannot write in {folder} ({exc.strerror or exc})") from None
+    return path
+
+
+def check_video_output(path: Path) -> None:
+    """Raise ``ValueError`` unless an annotated video can be encoded into a file named like ``path``."""
+    import tempfile
+
+    from ..video_io import AnnotatedVideoWriter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = AnnotatedVideoWriter(Path(tmp) / f"probe{path.suffix}", fps=30.0, size=(16, 16))
+        try:
+            writer.open()
+        except ValueError as exc:
+            raise ValueError(f"--output {path}: {exc}") from None
+        writer.close(success=False)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``lorat track``; returns the exit code."""
     box = parse_box(args.box)
-    _check_model_path(args.model)
+    outputs = [(v, o) for v, o in ((args.output, "--output"), (args.results, "--results")) if v is not None]
+    if (
+        len(outputs) == 2
+        and Path(args.output).expanduser().resolve() == Path(args.results).expanduser().resolve()
+    ):
+        raise ValueError("--output and --results name the same file")
+    for value, option in outputs:  # before the first frame: a late failure would lose the whole run
+        check_output_path(value, option, inputs=(Path(args.video),))
+    if args.output is not None:
+        check_video_output(Path(args.output))
 
     import time
+    import warnings
 
     import numpy as np
-    import torch
     from tqdm.auto import tqdm
 
+    from ..loading_utils import resolve_device
     from ..pipeline_lorat import iter_track
     from ..tracking_lorat import LoratTracker
-    from ..video_io import AnnotatedVideoWriter, open_frames, write_results_txt
+    from ..video_io import AnnotatedVideoWriter, TruncatedVideoWarning, open_frames, write_results_txt
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} requested but CUDA is not available")
-    if args.dtype == "float16" and torch.device(device).type != "cuda":
+    _check_model_path(args.model)  # "no such folder" / offline: before anything slow
+    if args.device is None:
+        import torch
+
+        device = resolve_device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = resolve_device(args.device)
+    if args.dtype == "float16" and device.type != "cuda":
         raise ValueError("--dtype float16 needs --device cuda (use float32 or bfloat16 on CPU)")
 
     frames = open_frames(args.video)
-    try:
-        tracker = LoratTracker.from_pretrained(
-            args.model, device=device, dtype=args.dtype, compile=args.compile
-        )
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise FileNotFoundError(f"cannot load model {args.model!r}: {exc}") from exc
+    tracker = LoratTracker.from_pretrained(args.model, device=device, dtype=args.dtype, compile=args.compile)
 
     boxes: list[np.ndarray] = []
     writer = None
     start = time.perf_counter()
     bar = tqdm(total=frames.num_frames, unit="frame", desc="tracking", dynamic_ncols=True)
     try:
-        for index, frame, frame_box, score in iter_track(tracker, frames, box):
-            if args.output is not None:
-                if writer is None:
-                    size = (frame.shape[1], frame.shape[0])
-                    writer = AnnotatedVideoWriter(args.output, fps=frames.fps or 30.0, size=size).open()
-                writer.write(frame, frame_box, score)
-            boxes.append(np.asarray(frame_box, dtype=np.float64))
-            bar.update(1)
-            if index % 10 == 0:
-                bar.set_postfix(score=f"{score:.2f}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncatedVideoWarning)  # reported below, in one line
+            for index, frame, frame_box, score in iter_track(tracker, frames, box):
+                if args.output is not None:
+                    if writer is None:
+                        size = (frame.shape[1], frame.shape[0])
+                        writer = AnnotatedVideoWriter(args.output, fps=frames.fps or 30.0, size=size).open()
+                    writer.write(frame, frame_box, score)
+                boxes.append(np.asarray(frame_box, dtype=np.float64))
+                bar.update(1)
+                if index % 10 == 0:
+                    bar.set_postfix(score=f"{score:.2f}")
     except BaseException:
         if writer is not None:
             writer.close(success=False)
@@ -129,10 +176,20 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and args.results is None:
         for x, y, w, h in stacked:
             print(f"{x:.4f},{y:.4f},{w:.4f},{h:.4f}")
+    truncated = ""
+    if getattr(frames, "truncated", False):
+        declared = getattr(frames, "declared_frames", None)
+        of = f" of the {declared} frames it declares" if declared else ""
+        print(
+            f"lorat track: warning: {args.video}: decoded only {len(stacked)} frames{of}; the file is "
+            f"truncated or damaged, so the results stop at frame {len(stacked) - 1}",
+            file=sys.stderr,
+        )
+        truncated = f" (TRUNCATED video: {declared or '?'} frames declared)"
     written = ", ".join(str(p) for p in (args.output, args.results) if p is not None)
     print(
-        f"tracked {len(stacked)} frames in {elapsed:.1f} s ({len(stacked) / max(elapsed, 1e-9):.1f} FPS)"
-        + (f"; wrote {written}" if written else ""),
+        f"tracked {len(stacked)} frames{truncated} in {elapsed:.1f} s "
+        f"({len(stacked) / max(elapsed, 1e-9):.1f} FPS)" + (f"; wrote {written}" if written else ""),
         file=sys.stderr,
     )
     return 0
