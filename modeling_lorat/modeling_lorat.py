@@ -145,6 +145,12 @@ class LoratPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
 
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        """transformers' deprecated alias of ``is_activation_checkpointing``, answered without its
+        ``FutureWarning``: peft (0.21) still reads it whenever it wraps or loads an adapter."""
+        return self.is_activation_checkpointing
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -248,7 +254,9 @@ class LoratForTracking(LoratPreTrainedModel):
                         )
                 backbone_cfg["drop_path_rate"] = preset_cfg.backbone_config.drop_path_rate
                 kwargs = {**preset_cfg.to_diff_dict(), **kwargs}
-                kwargs.pop("backbone_config", None)
+                # the backbone (config and name) is the one loaded here, not the preset's default
+                for key in ("backbone_config", "backbone_name_or_path", "model_type", "transformers_version"):
+                    kwargs.pop(key, None)
             config = LoratConfig(backbone_config=backbone_cfg, backbone_name_or_path=name, **kwargs)
         model = cls(config)
         if "attn_implementation" in load_kwargs:
