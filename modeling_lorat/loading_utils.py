@@ -228,22 +228,21 @@ def resolve_device(device: str | int | torch.device) -> torch.device:
         raise ValueError(f"unknown device {device!r}; {listing}") from None
     if resolved.type == "cpu":
         return resolved
+    shown = repr(str(device)) if str(device) == str(resolved) else f"{device!r} ({resolved})"
     counts: dict[str, Callable[[], int]] = {"cuda": torch.cuda.device_count}
     if hasattr(torch, "xpu"):
         counts["xpu"] = torch.xpu.device_count
-    if resolved.type == "mps" and "mps" in valid:
-        return resolved
+    if resolved.type == "mps":
+        if "mps" in valid:
+            return resolved
+        raise ValueError(f"device {shown} requested but no mps device is available; {listing}")
     if resolved.type not in counts:
-        raise ValueError(f"device {str(device)!r} is not supported for tracking; {listing}")
+        raise ValueError(f"device {shown} is not supported for tracking; {listing}")
     count = counts[resolved.type]() if resolved.type in valid else 0
     if count == 0:
-        raise ValueError(
-            f"device {str(device)!r} requested but no {resolved.type} device is available; {listing}"
-        )
+        raise ValueError(f"device {shown} requested but no {resolved.type} device is available; {listing}")
     if resolved.index is not None and resolved.index >= count:
-        raise ValueError(
-            f"device {str(device)!r} does not exist ({count} {resolved.type} device(s)); {listing}"
-        )
+        raise ValueError(f"device {shown} does not exist ({count} {resolved.type} device(s)); {listing}")
     return resolved
 
 

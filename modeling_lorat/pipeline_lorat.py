@@ -57,7 +57,7 @@ def _check_box_values(box: Any) -> None:
     """Raise ``ValueError`` (one line) for a box, or list of boxes, holding strings instead of numbers."""
     pending, strings = [box], []
     while pending and not strings:
-        value = pending.pop()
+        value = pending.pop(0)
         if isinstance(value, (str, bytes)):
             strings.append(value)
         elif isinstance(value, (list, tuple)):

@@ -149,3 +149,17 @@ def test_results_txt_roundtrip(tmp_path):
         read_results_txt(path, num_frames=3)
     with pytest.raises(FileNotFoundError):
         read_results_txt(tmp_path / "none.txt")
+
+
+def test_pil_modes_keep_their_bit_depth():
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)
+    expected = np.repeat(np.array([[0, 1, 128, 255]], np.uint8)[:, :, None], 3, axis=2)
+    for mode in ("I;16", "I;16B"):
+        image = Image.frombytes(mode, (4, 1), values.astype(">u2" if mode.endswith("B") else "<u2").tobytes())
+        np.testing.assert_array_equal(to_rgb_uint8(image), expected)
+    np.testing.assert_array_equal(to_rgb_uint8(Image.fromarray(values.astype(np.int32), "I")), expected)
+    as_float = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F")
+    np.testing.assert_array_equal(to_rgb_uint8(as_float)[0, :, 0], [0, 128, 255])
+    gray_alpha = Image.fromarray(np.dstack([np.full((2, 2), 90, np.uint8), np.zeros((2, 2), np.uint8)]), "LA")
+    np.testing.assert_array_equal(to_rgb_uint8(gray_alpha), np.full((2, 2, 3), 90))
+    np.testing.assert_array_equal(to_rgb_uint8(np.full((2, 2, 2), 7, np.uint8)), np.full((2, 2, 3), 7))
