@@ -272,7 +272,7 @@ def load_lorat_checkpoint(
     if is_adapter_checkpoint(name, **kwargs):
         return load_adapter_checkpoint(model_cls, name, merge=merge_lora, **kwargs)
     local = Path(name).is_dir()
-    for file in sorted(Path(name).glob("*.safetensors")) if local else []:
+    for file in sorted(Path(name).glob("model*.safetensors")) if local else []:
         check_safetensors_file(file)
     try:
         model = load_full(name, *args, **kwargs)

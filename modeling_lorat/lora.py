@@ -177,7 +177,7 @@ def load_backbone(backbone: str, **kwargs: Any) -> Any:
 
     from .loading_utils import ModelLoadError, check_finite_weights, check_safetensors_file
 
-    for file in sorted(Path(backbone).glob("*.safetensors")) if Path(backbone).is_dir() else []:
+    for file in sorted(Path(backbone).glob("model*.safetensors")) if Path(backbone).is_dir() else []:
         check_safetensors_file(file)
     try:
         model = Dinov2Model.from_pretrained(backbone, **kwargs)
