@@ -38,3 +38,4 @@ run tracker_graphs 60 python3 benchmarks/bench_tracker.py --device cuda --dtype 
 LORAT_TEST_DEVICE=cuda run tests_cuda 90 python3 -m pytest -q -p no:cacheprovider tests/test_inference_fast_path.py tests/test_tracker_compile.py
 run train_script 120 bash benchmarks/train_throughput.sh /tmp/train_throughput
 run vs_official_compiled 150 python3 benchmarks/bench_vs_official.py --official "$official" --sections graphs,train --presets b-224 --compile
+run train_script_compiled 200 bash benchmarks/train_throughput.sh /tmp/train_throughput_compiled 60 --torch_compile

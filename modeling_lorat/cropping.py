@@ -101,15 +101,51 @@ def sample_training_crop(
     return params, False
 
 
-def _frame_region(image: torch.Tensor | np.ndarray, src: np.ndarray, device: torch.device) -> torch.Tensor:
+class HostStaging:
+    """Pinned host memory for the frame regions one tracker step sends to a CUDA device.
+
+    A copy from pinned memory is asynchronous, so preparing the next region does not wait for the device
+    to finish the work queued before it. Regions are packed one after another; call :meth:`reset` once
+    the copies of the previous step are done (the tracker does, after its device-to-host read).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: list[torch.Tensor] = []
+        self._offset = 0
+
+    def reset(self) -> None:
+        """Reuse the memory from the start (keeps only the largest buffer)."""
+        self._buffers = self._buffers[-1:]
+        self._offset = 0
+
+    def to_device(self, array: np.ndarray, device: torch.device) -> torch.Tensor:
+        """Copy a uint8 ``array`` through pinned memory to ``device`` (non-blocking)."""
+        size = array.size
+        if not self._buffers or self._offset + size > self._buffers[-1].numel():
+            capacity = max(2 * size, 2 * self._buffers[-1].numel() if self._buffers else 1 << 20)
+            pinned = torch.cuda.is_available()  # (plain memory where no CUDA: the same logic, tested on CPU)
+            self._buffers.append(torch.empty(capacity, dtype=torch.uint8, pin_memory=pinned))
+            self._offset = 0  # earlier buffers stay alive until reset: their copies may be in flight
+        view = self._buffers[-1][self._offset : self._offset + size]
+        self._offset += size
+        np.copyto(view.numpy().reshape(array.shape), array)
+        return view.view(array.shape).to(device, non_blocking=True)
+
+
+def _frame_region(
+    image: torch.Tensor | np.ndarray, src: np.ndarray, device: torch.device, staging: HostStaging | None
+) -> torch.Tensor:
     """``(1, C, h, w)`` float32 pixels of ``src`` (xyxy ints); an ``(H, W, C)`` uint8 host frame is sliced
-    on the host, so only the region crosses to ``device``."""
+    on the host, so only the region crosses to ``device`` (through ``staging`` when given)."""
     if isinstance(image, np.ndarray):
         region = image[src[1] : src[3], src[0] : src[2]]
-        if not (region.flags.c_contiguous and region.flags.writeable):
-            region = np.array(region)  # torch.from_numpy needs a writeable, contiguous buffer
-        region = torch.from_numpy(region).to(device, non_blocking=True)
-        return region.permute(2, 0, 1)[None].float()
+        if staging is not None and device.type == "cuda":
+            tensor = staging.to_device(region, device)
+        else:
+            if not (region.flags.c_contiguous and region.flags.writeable):
+                region = np.array(region)  # torch.from_numpy needs a writeable, contiguous buffer
+            tensor = torch.from_numpy(region).to(device)
+        return tensor.permute(2, 0, 1)[None].float()
     return image[None, :, src[1] : src[3], src[0] : src[2]]
 
 
@@ -119,12 +155,13 @@ def crop_image(
     output_size,
     background: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
+    staging: HostStaging | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, CropParams]:
     """Crop ``image`` with ``params`` to ``output_size`` (W, H).
 
     ``image`` is a ``(C, H, W)`` float tensor (0–255), or an ``(H, W, 3)`` uint8 numpy frame (then
     ``background`` is required and the crop lands on ``background.device``: only the resampled region is
-    copied there). Pixels outside the frame are ``background`` (``(C,)``; default: the image's per-channel
+    copied there, through pinned ``staging`` memory when given). Pixels outside the frame are ``background`` (``(C,)``; default: the image's per-channel
     mean). Returns ``(crop (C, h, w) float32, background, adjusted_params)``: the parameters of the
     integer-aligned region actually resampled, to be used for every box mapping (as the official code does).
     """
@@ -158,15 +195,12 @@ def crop_image(
         np.int64
     )
     if is_valid_xyxy(dst.astype(np.float64)) and is_valid_xyxy(src.astype(np.float64)):
-        region = _frame_region(image, src, out.device)
+        region = _frame_region(image, src, out.device, staging)
         out[:, dst[1] : dst[3], dst[0] : dst[2]] = F.interpolate(
             region, size=(int(dst[3] - dst[1]), int(dst[2] - dst[0])), mode="bilinear", align_corners=False
         )[0]
-        src_f = torch.from_numpy(src).float()
-        dst_f = torch.from_numpy(dst).float()
+        src_f, dst_f = src.astype(np.float32), dst.astype(np.float32)  # official: float32 arithmetic
         real_scale = (dst_f[2:] - dst_f[:2]) / (src_f[2:] - src_f[:2])
         real_translation = dst_f[:2] - src_f[:2] * real_scale
-        params = CropParams(
-            real_scale.numpy().astype(np.float64), real_translation.numpy().astype(np.float64)
-        )
+        params = CropParams(real_scale.astype(np.float64), real_translation.astype(np.float64))
     return out, background, params

@@ -14,7 +14,7 @@ from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .box_ops import enlarge_to_min_size, rasterize_xyxy, xywh_to_xyxy
-from .cropping import CropParams, crop_image, crop_params_from_box
+from .cropping import CropParams, HostStaging, crop_image, crop_params_from_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -178,14 +178,19 @@ class LoratImageProcessor(BaseImageProcessor):
         }
 
     def crop_search(
-        self, image: torch.Tensor, box_xyxy: np.ndarray, background: torch.Tensor | None = None
+        self,
+        image: torch.Tensor | np.ndarray,
+        box_xyxy: np.ndarray,
+        background: torch.Tensor | None = None,
+        staging: HostStaging | None = None,
     ) -> tuple[torch.Tensor, CropParams]:
         """Search crop ``(3, s, s)`` (normalised) around a frame box (xyxy pixels, enlarged to
-        ``min_object_size``) and its adjusted crop parameters. ``image`` is ``(3, H, W)`` float 0–255."""
+        ``min_object_size``) and its adjusted crop parameters. ``image`` is ``(3, H, W)`` float 0–255, or an
+        ``(H, W, 3)`` uint8 host frame with ``background`` (see :func:`~modeling_lorat.cropping.crop_image`)."""
         size = (self.search_size, self.search_size)
         box = enlarge_to_min_size(box_xyxy, self.min_object_size)
         params = crop_params_from_box(box, self.search_area_factor, size)
-        crop, _, params = crop_image(image, params, size, background)
+        crop, _, params = crop_image(image, params, size, background, staging=staging)
         return self.normalize_crop(crop), params
 
     def boxes_to_frame(self, boxes_norm_xyxy: np.ndarray, params: CropParams) -> np.ndarray:

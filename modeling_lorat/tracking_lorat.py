@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .box_ops import clip_xyxy, is_valid_xyxy, xywh_to_xyxy, xyxy_to_xywh
+from .cropping import HostStaging
 from .cuda_graphs import CudaGraphRunner
 from .image_processing_lorat import LoratImageProcessor, to_chw_float, validate_box_xywh
 
@@ -111,6 +112,7 @@ class LoratTracker:
         self._infer = torch.compile(self._infer_eager) if compile else self._infer_eager
         if cuda_graphs:
             self._infer = CudaGraphRunner(self._infer, backend=_graph_backend)
+        self._staging = HostStaging()
         self._batch_cache: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None
         self._state: TrackerState | None = None
 
@@ -227,11 +229,14 @@ class LoratTracker:
                     f"frame size changed from {state.frame_size[0]}x{state.frame_size[1]} to "
                     f"{frame_size[0]}x{frame_size[1]} at frame {state.frame_index + 1}"
                 )
-            crop, crop_params = self.processor.crop_search(image, state.box_xyxy, state.image_mean)
+            crop, crop_params = self.processor.crop_search(
+                image, state.box_xyxy, state.image_mean, staging=self._staging
+            )
             searches[i] = crop
             params.append(crop_params)
         templates, masks = self._templates(states)
         peaks = self._infer(templates, searches, masks).cpu().double().numpy()  # the one device-to-host copy
+        self._staging.reset()  # the read above waited for this step's uploads
         results = []
         for state, peak, crop_params in zip(states, peaks, params):
             frame_box = clip_xyxy(self.processor.boxes_to_frame(peak[:4], crop_params), state.frame_size)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from modeling_lorat import LoratConfig, LoratForTracking
+from modeling_lorat.cropping import HostStaging
 from modeling_lorat.cuda_graphs import CudaGraphRunner
 from modeling_lorat.lora import apply_lora
 from modeling_lorat.testing_utils import tiny_model
@@ -190,3 +191,18 @@ def test_cuda_graph_tracker_equals_eager_on_cuda():
                 np.testing.assert_allclose(g.box_xywh, w.box_xywh, atol=1e-4, rtol=0)
                 assert abs(g.score - w.score) < 1e-5
     assert len(graphed._infer.entries) == 2
+
+
+def test_host_staging_packs_regions_and_grows_without_overwriting():
+    staging = HostStaging()
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    regions = [frame[10:300, 20:400], frame[100:700, 0:1280], frame[5:6, 7:9]]  # the 2nd outgrows 1 MiB
+    copies = [staging.to_device(region, torch.device("cpu")) for region in regions]
+    for region, copy_ in zip(regions, copies):  # earlier copies are intact after the buffer grew
+        np.testing.assert_array_equal(copy_.numpy(), region)
+    assert len(staging._buffers) == 2
+    staging.reset()
+    assert len(staging._buffers) == 1 and staging._offset == 0
+    again = staging.to_device(regions[0], torch.device("cpu"))
+    np.testing.assert_array_equal(again.numpy(), regions[0])

@@ -76,8 +76,8 @@ class Oracle:
         self.crop_params, self.templates = [], []
         original = tracker.processor.crop_search
 
-        def crop_search(image, box_xyxy, background=None):
-            crop, params = original(image, box_xyxy, background)
+        def crop_search(image, box_xyxy, background=None, **kwargs):
+            crop, params = original(image, box_xyxy, background, **kwargs)
             self.crop_params.append((np.array(box_xyxy), params))
             return crop, params
 
