@@ -213,8 +213,8 @@ class VideoFrameSource(FrameSource):
         declared_frames: the frame count the container declares (the stream's count, or duration x
             frame rate when the container stores no count, e.g. Matroska); None when unknown.
         decoded_frames: frames decoded by the last full iteration (None before one finished).
-        truncated: True when the last iteration decoded fewer frames than declared or stopped at
-            undecodable data (e.g. an mp4 with its index at the front, cut in half). A
+        truncated: True when the last iteration decoded fewer frames than declared (beyond a
+            tolerance of 2 frames or 1%, 2% for estimated counts) or stopped at undecodable data (e.g. an mp4 with its index at the front, cut in half). A
             :class:`TruncatedVideoWarning` is issued too; the frames decoded up to there keep their
             indices (nothing is shifted or invented).
     """
@@ -250,10 +250,11 @@ class VideoFrameSource(FrameSource):
         return self._frames
 
     def _missing_frames(self, decoded: int) -> int:
-        """Declared frames that did not decode (0 within the tolerance of an estimated count)."""
+        """Declared frames that did not decode (0 within a small tolerance, see below)."""
         if not self.declared_frames:
             return 0
-        slack = 0 if self._declared_exact else max(1, round(0.02 * self.declared_frames))
+        # a frame or two may legitimately not decode (mp4 edit lists); estimated counts are rounder
+        slack = max(2, round((0.01 if self._declared_exact else 0.02) * self.declared_frames))
         missing = self.declared_frames - decoded
         return missing if missing > slack else 0
 
