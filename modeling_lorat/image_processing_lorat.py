@@ -47,10 +47,18 @@ def to_chw_float(image: Any) -> torch.Tensor:
     """PIL image / ``(H, W, C)`` numpy uint8 / ``(C, H, W)`` or ``(H, W, C)`` torch -> ``(3, H, W)`` float32, 0–255.
 
     Grayscale is repeated to 3 channels, RGBA drops alpha. Float inputs are taken as 0–255 unless their
-    maximum is ≤ 1 (then scaled by 255).
+    maximum is ≤ 1 (then scaled by 255). PIL images and numpy / integer torch inputs other than uint8
+    (16-bit, bool, float arrays) go through :func:`modeling_lorat.video_io.to_rgb_uint8`, which scales
+    them by their dtype and refuses NaN or out-of-range values; float tensors stay on their device.
     """
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+    if (
+        isinstance(image, Image.Image)
+        or (isinstance(image, np.ndarray) and image.dtype != np.uint8)
+        or (isinstance(image, torch.Tensor) and not image.is_floating_point() and image.dtype != torch.uint8)
+    ):
+        from .video_io import to_rgb_uint8
+
+        image = to_rgb_uint8(image)
     if isinstance(image, np.ndarray):
         if not image.flags.writeable or not image.flags.c_contiguous:
             image = np.array(image)  # torch.from_numpy needs a writeable, contiguous buffer

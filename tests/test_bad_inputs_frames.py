@@ -10,12 +10,14 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from transformers import pipeline
 
 from modeling_lorat.cli import main
 from modeling_lorat.data import get_dataset
 from modeling_lorat.pipeline_lorat import register_pipeline
+from modeling_lorat.tracking_lorat import LoratTracker
 from modeling_lorat.video_io import TruncatedVideoWarning, open_frames, read_results_txt, to_rgb_uint8
 
 W, H = 64, 48
@@ -65,6 +67,29 @@ def test_uint16_float_and_bool_arrays_track_like_their_uint8_frames(tracker_pipe
         assert list(tracker_pipe(variant, box=(6, 14, 16, 16))) == reference
     np.testing.assert_array_equal(to_rgb_uint8(np.array([[True, False]])), [[[255] * 3, [0] * 3]])
     np.testing.assert_array_equal(to_rgb_uint8(np.full((2, 2), 65535, np.uint16)), np.full((2, 2, 3), 255))
+
+
+def test_tracker_api_takes_16bit_frames_by_their_range(tiny_checkpoint):
+    tracker = LoratTracker.from_pretrained(tiny_checkpoint, device="cpu")
+    frames = [scene(i) for i in range(4)]
+
+    def run(convert):
+        tracker.init(convert(frames[0]), (6, 14, 16, 16))
+        return [tracker.track(convert(f)).box_xywh for f in frames[1:]]
+
+    rgb, gray = run(lambda f: f), run(lambda f: f[:, :, 0])
+    cases = [
+        (lambda f: f.astype(np.uint16) * 257, rgb),  # 16-bit numpy
+        (
+            lambda f: torch.from_numpy(f.astype(np.int32) * 257).to(torch.uint16).permute(2, 0, 1),
+            rgb,
+        ),  # torch
+        (lambda f: Image.fromarray(f[:, :, 0].astype(np.uint16) * 257), gray),  # 16-bit PIL ("I;16")
+    ]
+    for convert, expected in cases:
+        np.testing.assert_allclose(run(convert), expected, atol=1e-4)
+    with pytest.raises(ValueError, match=r"^frame has int64 values in \[0, 1000\]"):
+        tracker.init(np.full((H, W, 3), 1000, np.int64) * (np.arange(W)[None, :, None] > 0), (6, 14, 16, 16))
 
 
 @pytest.mark.parametrize(

@@ -85,8 +85,10 @@ class EncodedFrame:
         self.data = bytes(data)
 
     def __call__(self) -> np.ndarray:
+        from ..video_io import to_rgb_uint8
+
         with Image.open(io.BytesIO(self.data)) as image:
-            return np.asarray(image.convert("RGB"))
+            return to_rgb_uint8(image)  # 16-bit PNGs scaled, not clipped
 
     def __repr__(self) -> str:
         return f"EncodedFrame({len(self.data)} bytes)"
