@@ -85,6 +85,14 @@ def _cached_on_hub(repo_id: str, cache_dir: Any = None, revision: str | None = N
     return isinstance(found, str)
 
 
+def _local_typo(text: str) -> str | None:
+    """``"no such folder: demo_output/ has no modl"`` when ``text``'s first part is a local folder."""
+    parent, _, rest = text.partition("/")
+    if rest and Path(parent).is_dir():
+        return f"no such folder: {parent}/ has no {rest}"
+    return None
+
+
 def resolve_model_path(
     name_or_path: str | os.PathLike,
     what: str = "model",
@@ -116,11 +124,9 @@ def resolve_model_path(
         return text, False
     if _cached_on_hub(text, cache_dir, revision):
         return text, True
-    parent = text.split("/")[0]
-    if "/" in text and Path(parent).is_dir():  # "demo_output/modl": a typo in a local folder
-        raise FileNotFoundError(
-            f"{what} folder not found: {text} (no such folder: {parent}/ has no {text[len(parent) + 1 :]})"
-        )
+    typo = _local_typo(text)
+    if typo:
+        raise FileNotFoundError(f"{what} folder not found: {text} ({typo})")
     if hub_offline():
         reason = "HF_HUB_OFFLINE is set"
     elif local_files_only:
@@ -285,6 +291,10 @@ def load_lorat_checkpoint(
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
+        typo = None if local else _local_typo(name)
+        if typo:  # "demo_output/modl" asked on the Hub, which has no such repo
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FileNotFoundError(f"model folder not found: {name} ({typo}; on the Hub: {first})") from None
         raise ModelLoadError(f"cannot load model {name}: {exc}") from None
     check_finite_weights(model.state_dict().items(), f"model {name}")
     return model
