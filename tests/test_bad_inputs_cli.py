@@ -140,7 +140,7 @@ def test_track_results_pointing_at_a_folder_fails_before_the_first_frame(
             f"--output {tmp_path / 'results'} is a folder; give a file name",
         ),
         (["--results", tmp_path / "a_file" / "boxes.txt"], f"{tmp_path / 'a_file'} is a file, not a folder"),
-        (["--output", tmp_path / "out.txt"], "cannot write video"),
+        (["--output", tmp_path / "out.txt"], "cannot encode a video into a .txt file"),
         (["--results", frames_dir], f"--results {frames_dir} is a folder"),
         (["--output", tmp_path / "x.mp4", "--results", tmp_path / "x.mp4"], "name the same file"),
     ]

@@ -102,7 +102,12 @@ def check_video_output(path: Path) -> None:
         try:
             writer.open()
         except ValueError as exc:
-            raise ValueError(f"--output {path}: {exc}") from None
+            detail = str(exc.__cause__) if exc.__cause__ else str(exc).split(": ", 1)[-1]
+            kind = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+            raise ValueError(
+                f"--output {path}: cannot encode a video into {kind} ({detail.replace(tmp, '...')}); "
+                "use .mp4, .mkv or .avi"
+            ) from None
         writer.close(success=False)
 
 
