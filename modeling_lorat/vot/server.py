@@ -22,7 +22,7 @@ Protocol (TraX 4, single object, ``color`` channel):
 The model is loaded on the first ``initialize`` so that loading errors reach the toolkit as a TraX
 error too. While serving, Python's ``sys.stdout`` and ``sys.stderr`` go to stderr through a
 :class:`LineWriter`: stdout carries the protocol, and the toolkit reads stderr from the same pipe, where
-a partial line (a progress bar's ``\r`` updates) would swallow the next TraX message.
+a partial line (a progress bar's ``\\r`` updates) would swallow the next TraX message.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SessionError(Exception):
 
 
 class LineWriter(io.TextIOBase):
-    """Text stream writing only whole, non-empty lines to file descriptor ``fd`` (``\r`` ends a line too).
+    """Text stream writing only whole, non-empty lines to file descriptor ``fd`` (``\\r`` ends a line too).
 
     Each line goes out in one ``os.write`` call, so it never splits a TraX message sharing the pipe.
     Text after the last newline waits for the next write or :meth:`close`.
