@@ -163,6 +163,7 @@ def _results_rows(summaries: Sequence[dict]) -> list[dict]:
             {
                 "dataset": DATASET_NAMES.get(str(summary["dataset"]).lower(), summary["dataset"]),
                 "split": summary.get("split") or "",
+                "protocol": f"`{summary['protocol']}`" if summary.get("protocol") else "not recorded",
                 "metrics": ", ".join(cells) or "not scored",
                 "sequences": summary.get("num_evaluated", summary.get("num_sequences", "")),
                 "fps": f"{fps:.1f}" if isinstance(fps, (int, float)) else "",

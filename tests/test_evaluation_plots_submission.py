@@ -106,10 +106,12 @@ def test_got10k_submission_zip(tmp_path):
     with zipfile.ZipFile(zip_path) as archive:
         names = sorted(archive.namelist())
         assert names == sorted(
-            [f"s{i}/s{i}_001.txt" for i in range(3)] + [f"s{i}/s{i}_time.txt" for i in range(3)]
+            [f"s{i}/" for i in range(3)]
+            + [f"s{i}/s{i}_001.txt" for i in range(3)]
+            + [f"s{i}/s{i}_time.txt" for i in range(3)]
         )
         lines = archive.read("s1/s1_001.txt").decode().splitlines()
-        assert len(lines) == 5 and lines[0] == "20.0000,30.0000,20.0000,16.0000"
+        assert len(lines) == 5 and lines[0] == "20.000,30.000,20.000,16.000"  # the got10k toolkit's %.3f
         assert len(archive.read("s1/s1_time.txt").decode().split()) == 5
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["sub.zip"]  # no temp file left
 
@@ -126,21 +128,24 @@ def test_submission_boxes_are_rasterised_like_the_official_ones(tmp_path):
         rasterize_boxes_xywh(np.array([[1.0, np.nan, 2.0, 2.0]]), "s9")
     seq = TrackingSequence("s0", [None] * 4, boxes, dataset="trackingnet")
     write_sequence_results(tmp_path / "r", "s0", boxes, np.full(4, 0.01))
-    for rasterize, first in (
-        (True, "10.0000,20.0000,6.0000,5.0000"),
-        (False, "10.3000,20.7000,5.2000,4.1000"),
+    for rasterize, first_tn, first_got in (
+        (True, "10.00,20.00,6.00,5.00", "10.000,20.000,6.000,5.000"),
+        (False, "10.30,20.70,5.20,4.10", "10.300,20.700,5.200,4.100"),
     ):
         package_trackingnet_submission(tmp_path / "r", tmp_path / "t.zip", [seq], rasterize=rasterize)
         package_got10k_submission(tmp_path / "r", tmp_path / "g.zip", [seq], rasterize=rasterize)
         with zipfile.ZipFile(tmp_path / "t.zip") as t, zipfile.ZipFile(tmp_path / "g.zip") as g:
-            assert t.read("s0.txt").decode().splitlines()[0] == first
-            assert g.read("s0/s0_001.txt").decode().splitlines()[0] == first
+            assert t.read("s0.txt").decode().splitlines()[0] == first_tn
+            assert g.read("s0/s0_001.txt").decode().splitlines()[0] == first_got
 
 
 def test_submission_errors_name_the_sequence(tmp_path):
     sequences = make_sequences(2, num_frames=5)
     write_sequence_results(tmp_path / "r", "s0", sequences[0].boxes)  # no time file
-    with pytest.raises(ValueError, match="s0: no valid per-frame time file"):
+    with pytest.raises(FileNotFoundError, match="s0: time file not found: .*s0_time.txt"):
+        package_got10k_submission(tmp_path / "r", tmp_path / "a.zip")
+    (tmp_path / "r" / "s0_time.txt").write_text("0.01\n" * 4)
+    with pytest.raises(ValueError, match="s0: time file .*s0_time.txt has 4 lines, expected 5"):
         package_got10k_submission(tmp_path / "r", tmp_path / "a.zip")
     with pytest.raises(FileNotFoundError, match="s1: no result file"):
         package_trackingnet_submission(tmp_path / "r", tmp_path / "b.zip", sequences)
@@ -168,7 +173,7 @@ def test_trackingnet_zip_via_cli(tmp_path, capsys):
     assert code == 0 and "wrote" in capsys.readouterr().out
     with zipfile.ZipFile(tmp_path / "t.zip") as archive:
         assert sorted(archive.namelist()) == ["s0.txt", "s1.txt"]
-        assert archive.read("s0.txt").decode().splitlines()[1] == "22.0000,30.0000,20.0000,16.0000"
+        assert archive.read("s0.txt").decode().splitlines()[1] == "22.00,30.00,20.00,16.00"
 
 
 def test_plot_cli_on_synthetic_benchmark(tmp_path, capsys):

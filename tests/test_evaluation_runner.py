@@ -152,11 +152,14 @@ def test_wrong_line_count_is_reported_naming_the_sequence(tmp_path):
     (results / "seq1.txt").write_text("1,2,3,4\n" * 3)
     with pytest.raises(ValueError, match=r"seq1: result file .* has 3 lines, expected 5"):
         read_sequence_results(results, "seq1", num_frames=5)
-    metrics = compute_dataset_metrics("otb", sequences, results)
-    assert "seq1" in metrics["errors"] and "3 lines, expected 5" in metrics["errors"]["seq1"]
+    metrics = compute_dataset_metrics("otb", sequences, results)  # lorat: one line per frame
+    assert "seq1" in metrics["errors"] and "3 result lines for 5 frames" in metrics["errors"]["seq1"]
     assert list(metrics["per_sequence"]) == ["seq0"] and metrics["metrics"] is not None
     with pytest.raises(ValueError, match="seq1"):
         compute_dataset_metrics("otb", sequences, results, strict=True)
+    # pytracking pads shorter results with zero boxes (failures), as its extract_results does
+    padded = compute_dataset_metrics("otb", sequences, results, protocol="pytracking")
+    assert padded["errors"] == {} and padded["per_sequence"]["seq1"]["precision"] == pytest.approx(1 / 5)
 
 
 def test_sharding_matches_single_process(tmp_path):
@@ -289,6 +292,8 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert "AUC" in printed and "P_norm" in printed and "3/3" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dataset"] == "synthetic" and summary["model"] == str(model)
+    assert summary["protocol"] == "lorat" and "official LoRAT" in summary["protocol_info"]["reproduces"]
+    assert "protocol: lorat" in printed
     assert set(summary["metrics"]) == {"success_auc", "precision", "norm_precision"}
     assert len(summary["per_sequence"]) == 3 and summary["skipped"] == {} and summary["fps"] > 0
     assert (out / "success_plot.png").is_file() and (out / "precision_plot.png").is_file()
@@ -299,6 +304,31 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert summary["run"]["resumed"] == 1 and summary["run"]["tracked"] == 0
     assert cli_main([*args, "--sequences", "nope"]) == 2
     assert "unknown sequence(s): nope" in capsys.readouterr().err
+    # Another protocol rescores the same result files; the summary records which one.
+    assert cli_main([*args, "--protocol", "otb-toolkit"]) == 1  # 4-frame sequences: the OTB toolkit needs 20
+    assert (
+        "left out of the metrics: synth_1_0000: 4 frames; the OTB toolkit needs at least 20"
+        in capsys.readouterr().out
+    )
+    assert cli_main([*args, "--protocol", "pytracking"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"] == "pytracking" and summary["protocol_info"]["reference"].startswith(
+        "visionml"
+    )
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_on_start(tmp_path):
+    """A kill during an atomic write leaves ``.<file>.<random>.tmp``; the next run removes those, nothing else."""
+    sequences = [make_sequence(0, 3)]
+    stale = [tmp_path / ".summary.json.k2j4x_9a.tmp", tmp_path / "results" / ".seq0.txt.abcdefgh.tmp"]
+    kept = [tmp_path / ".notes.tmp", tmp_path / "results" / "my.tmp"]
+    for path in stale + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    run(tmp_path, sequences, state=FakeState(2, 1))  # not the main process: removes nothing
+    assert all(p.exists() for p in stale)
+    run(tmp_path, sequences)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
 
 
 def test_lasot_result_files_are_one_based_like_the_toolkit(tmp_path):

@@ -10,6 +10,18 @@ _COLUMNS = {
     "ope": [("AUC", "success_auc"), ("P", "precision"), ("P_norm", "norm_precision")],
     "got10k": [("AO", "ao"), ("SR0.5", "sr50"), ("SR0.75", "sr75")],
 }
+# --protocol names and help, kept here (not imported from evaluation.protocols) so `lorat --help` is light
+PROTOCOL_NAMES = ("lorat", "pytracking", "got10k", "lasot-toolkit", "otb-toolkit")
+PROTOCOL_HELP = (
+    "which reference's rules score the results (default: lorat). lorat: the official LoRAT evaluation, "
+    "the paper's numbers; pytracking: pytracking's extract_results (most trackers' papers); got10k: the "
+    "GOT-10k toolkit (AO, SR); lasot-toolkit / otb-toolkit: the MATLAB LaSOT / OTB toolkits"
+)
+
+
+def add_protocol_argument(parser: argparse.ArgumentParser) -> None:
+    """``--protocol {lorat,pytracking,got10k,lasot-toolkit,otb-toolkit}`` (shared by evaluate and plot)."""
+    parser.add_argument("--protocol", default="lorat", choices=PROTOCOL_NAMES, help=PROTOCOL_HELP)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--compare", nargs="+", default=[], metavar="DIR", help="other run folders to plot against"
     )
+    add_protocol_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=run)
 
@@ -56,8 +69,8 @@ def select_sequences(sequences: Sequence, names: str | None) -> list:
 def format_table(results: Mapping[str, dict]) -> str:
     """Text table of ``compute_dataset_metrics`` outputs (one row per tracker; scores in %)."""
     rows = []
-    protocol = next((r["protocol"] for r in results.values()), "ope")
-    columns = _COLUMNS[protocol]
+    family = next((r["family"] for r in results.values()), "ope")
+    columns = _COLUMNS[family]
     header = ["Tracker", *[c for c, _ in columns], "FPS", "Sequences"]
     for name, result in results.items():
         metrics = result.get("metrics") or {}
@@ -78,7 +91,7 @@ def format_table(results: Mapping[str, dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate; returns 0 on success, 1 when no sequence could be tracked."""
+    """Evaluate; returns 0 on success, 1 when no sequence could be tracked or none of them scored."""
     from ..data import get_dataset
     from ..data.readers import DEFAULT_SPLITS
     from ..evaluation.plots import compare_result_dirs
@@ -101,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         dataset_name=dataset,
         state=state,
+        protocol=args.protocol,
     )
     if not state.is_main_process:
         return 0
@@ -111,10 +125,19 @@ def run(args: argparse.Namespace) -> int:
         **summary,
     }
     path = write_summary(output, summary)
-    comparison = compare_result_dirs([output, *args.compare], sequences, dataset, output)
+    comparison = compare_result_dirs(
+        [output, *args.compare], sequences, dataset, output, protocol=args.protocol
+    )
+    print(f"protocol: {args.protocol} ({summary['protocol_info']['reproduces']})")
     print(format_table(comparison["results"]))
     for name, reason in summary["skipped"].items():
         print(f"skipped {name}: {reason}")
+    for name, message in summary["errors"].items():
+        print(
+            f"left out of the metrics: {message}"
+            if message.startswith(name)
+            else f"left out {name}: {message}"
+        )
     if summary["metrics"] is None and summary["without_ground_truth"]:
         print(
             f"{len(summary['without_ground_truth'])} sequences have no public ground truth: package them with "
@@ -125,4 +148,5 @@ def run(args: argparse.Namespace) -> int:
         if plot:
             print(f"plot: {plot}")
     tracked = summary["run"]["tracked"] + summary["run"]["resumed"]
-    return 0 if tracked else 1
+    scored = summary["metrics"] is not None or not summary["errors"]
+    return 0 if tracked and scored else 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .evaluate import add_protocol_argument
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``lorat plot``."""
@@ -20,6 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default=None, help="dataset split (default: the reader's default)")
     parser.add_argument("--output", default="plots", help="folder for the PNG files (default: plots)")
     parser.add_argument("--sequences", default=None, help="comma-separated subset of sequence names")
+    add_protocol_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -34,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"result folder not found: {directory}")
     dataset = args.dataset.lower().replace("-", "_")
     sequences = select_sequences(get_dataset(dataset, args.root, args.split), args.sequences)
-    comparison = compare_result_dirs(args.result_dirs, sequences, dataset, args.output)
+    comparison = compare_result_dirs(
+        args.result_dirs, sequences, dataset, args.output, protocol=args.protocol
+    )
+    print(f"protocol: {args.protocol}")
     print(format_table(comparison["results"]))
     for label, result in comparison["results"].items():
         for name, message in result["errors"].items():

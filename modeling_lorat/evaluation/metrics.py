@@ -1,34 +1,26 @@
-"""Benchmark metrics, re-implemented to give the official toolkits' numbers.
+"""Benchmark metrics: the arithmetic shared by the evaluation protocols, pytracking's OPE rules and GOT-10k.
 
-Two protocols:
+Which rules score a benchmark is chosen by name in :mod:`.protocols` (``lorat``, ``pytracking``,
+``got10k``, ``lasot-toolkit``, ``otb-toolkit``). This module holds
 
-* **OPE** (LaSOT, LaSOT_ext, TNL2K, OTB, TrackingNet, ...), as computed by pytracking's analysis code
-  (``pytracking/analysis/extract_results.py``: ``calc_seq_err_robust`` + ``extract_results`` with its
-  default ``exclude_invalid_frames=False``, and ``plot_results.get_auc_curve`` / ``get_prec_curve``):
-
-  - the first predicted box is replaced by the ground truth (frame 0 counts as tracked);
-  - a predicted box with zero width or height is replaced by the previous prediction (unless the
-    ground truth of that frame is unknown);
-  - a frame is *valid* when the gt has ``w > 0`` and ``h > 0`` (and, when visibility flags are
-    given, the target is visible). Invalid frames get overlap ``-1`` (never a success), centre error
-    ``inf`` (never a success) and normalised centre error ``-1`` (always a success!), except on
-    LaSOT where both centre errors of invisible frames are ``inf``;
-  - every per-sequence curve is divided by the sequence length (all frames), unless
-    ``exclude_invalid_frames=True`` (then by the number of valid frames);
-  - IoU in pytracking's pixel convention (``x2 = x + w - 1`` for the intersection, ``w * h`` areas),
-    centre ``x + (w - 1) / 2``;
-  - dataset curves are the mean of the per-sequence curves, AUC is the mean of the success curve
-    over 21 thresholds ``0, 0.05, ..., 1``, precision is the centre-error curve at 20 px and
-    normalised precision is the normalised curve at 0.2.
-
-  Deviation: pytracking raises on NaN ground truth (except UAV123); here NaN gt rows are simply
-  invalid frames (our :class:`~modeling_lorat.data.sequence.TrackingSequence` uses NaN for
-  "unknown").
-
-* **GOT-10k** (``got10k`` PyPI toolkit, ``ExperimentGOT10k.report``): IoU from ``rect_iou`` with
-  both boxes clipped to the image (``bound = (W, H)``), first frame excluded, only frames with
-  ``cover > 0`` kept. AO / SR are means over the *concatenated* frames of all sequences (the
-  toolkit's overall numbers are frame-weighted), per-sequence numbers are means over that sequence.
+* the IoU / centre-error arithmetic all the OPE references share (pixel convention: ``x2 = x + w - 1``
+  for the intersection, ``w * h`` areas, centre ``x + (w - 1) / 2``) and the threshold sets;
+* **pytracking's** OPE rules, exactly as ``pytracking/analysis/extract_results.py``
+  (``calc_seq_err_robust`` + ``extract_results`` with its default ``exclude_invalid_frames=False``,
+  and ``plot_results.get_auc_curve`` / ``get_prec_curve``): :func:`ope_sequence_errors`,
+  :func:`ope_sequence_curves`. In short: NaN ground truth is refused except on UAV; NaN or
+  negative-size predictions are refused; a zero-size prediction takes the previous one; results are
+  cut / zero-padded to the ground truth's length (LaSOT: shorter results are refused); the first
+  prediction is replaced by the ground truth; a frame is *valid* when all four ground-truth values are
+  ``> 0`` (a box touching the left or top border is not scored) and, where visibility flags are
+  given, the target is visible; invalid frames get overlap ``-1``, centre error ``inf`` (UAV: ``-1``)
+  and normalised centre error ``-1`` (a success!), except that LaSOT's invisible frames get ``inf``
+  for both centre errors; each curve is divided by the sequence length (float32, as pytracking);
+* :func:`ope_dataset_metrics`: dataset curves as the mean of the per-sequence curves, AUC = mean of
+  the success curve, precision / normalised precision = the curves at 20 px / 0.2;
+* the **GOT-10k** toolkit's rules (``got10k`` PyPI package, ``ExperimentGOT10k.report``): IoU from
+  ``rect_iou`` with both boxes clipped to the image, first frame excluded, only frames with
+  ``cover > 0``; AO / SR are means over the concatenated frames of all sequences.
 
 All boxes are ``x, y, w, h`` in pixels. Scores are fractions in ``[0, 1]``.
 """
@@ -41,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # ``torch.arange(0.0, 1.0 + 0.05, 0.05, dtype=torch.float64)`` exactly as pytracking builds it (its
-# float rounding differs from ``np.arange`` at 0.65 and 0.75, which matters for IoUs equal to them).
+# float rounding differs from ``np.linspace`` at 0.65 and 0.75, which matters for IoUs equal to them).
 OVERLAP_THRESHOLDS = np.array(
     [
         0.0, 0.05, 0.1, 0.15000000000000002, 0.2, 0.25, 0.30000000000000004, 0.35000000000000003,
@@ -50,6 +42,9 @@ OVERLAP_THRESHOLDS = np.array(
     ],
     dtype=np.float64,
 )  # fmt: skip
+# ``np.linspace(0, 1, 21)``: the official LoRAT handler's thresholds, and ``0:0.05:1`` as GNU Octave
+# evaluates it (``k * 0.05``) for the LaSOT / OTB toolkits.
+LINSPACE_OVERLAP_THRESHOLDS = np.linspace(0, 1, 21, dtype=np.float64)
 CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64)  # pixels
 NORM_CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64) / 100.0  # fraction of the gt size
 PRECISION_INDEX = 20  # 20 px / 0.2
@@ -85,7 +80,7 @@ def iou_overlap(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def center_error(pred: np.ndarray, gt: np.ndarray, normalized: bool = False) -> np.ndarray:
     """Centre distance of matching ``(N, 4)`` xywh boxes (pixels; or in gt-size units if ``normalized``).
 
-    Centre = ``xy + (wh - 1) / 2`` (pytracking's ``calc_err_center``).
+    Centre = ``xy + (wh - 1) / 2`` (pytracking's ``calc_err_center``, the toolkits' ``center``).
     """
     pred = _as_boxes(pred, "pred")
     gt = _as_boxes(gt, "gt")
@@ -113,6 +108,15 @@ class OPESequenceErrors:
     valid: np.ndarray
 
 
+def _check_predictions(pred: np.ndarray, name: str) -> None:
+    if np.any(np.isnan(pred)):
+        bad = int(np.nonzero(np.any(np.isnan(pred), axis=1))[0][0])
+        raise ValueError(f"{name}: invalid results, NaN in the predicted box of frame {bad}")
+    if np.any(pred[:, 2:] < 0):
+        bad = int(np.nonzero(np.any(pred[:, 2:] < 0, axis=1))[0][0])
+        raise ValueError(f"{name}: invalid results, negative width/height at frame {bad}")
+
+
 def ope_sequence_errors(
     pred: np.ndarray,
     gt: np.ndarray,
@@ -120,34 +124,34 @@ def ope_sequence_errors(
     target_visible: np.ndarray | None = None,
     name: str = "sequence",
 ) -> OPESequenceErrors:
-    """Per-frame OPE errors for one sequence, following pytracking's rules (see module docstring).
+    """Per-frame OPE errors for one sequence, exactly pytracking's ``calc_seq_err_robust``.
 
     Args:
-        pred: ``(M, 4)`` predicted xywh pixel boxes.
-        gt: ``(N, 4)`` ground-truth xywh pixel boxes (NaN rows = unknown, treated as invalid).
-        dataset: benchmark name; ``"lasot"`` and ``"uav"`` get pytracking's special cases.
-        target_visible: optional ``(N,)`` bool visibility flags (LaSOT: not fully occluded and not
-            out of view). Required for ``"lasot"``.
+        pred: ``(M, 4)`` predicted xywh boxes, in the result file's coordinates.
+        gt: ``(N, 4)`` ground-truth xywh boxes, in the ground-truth file's coordinates.
+        dataset: pytracking's dataset name; ``"lasot"`` and ``"uav"`` get its special cases.
+        target_visible: optional ``(N,)`` bool visibility flags (pytracking gives them for LaSOT and
+            LaSOT-extension: not fully occluded and not out of view). Required for ``"lasot"``.
         name: sequence name used in error messages.
 
     Raises:
-        ValueError: NaN / infinite / negative-size predictions, or (LaSOT) fewer predictions
-            than frames.
+        ValueError: where pytracking raises: NaN / negative-size predictions, NaN ground truth
+            (except ``"uav"``), LaSOT results shorter than the ground truth.
     """
     pred = _as_boxes(pred, f"{name}: predictions").copy()
     gt = _as_boxes(gt, f"{name}: ground truth")
     if len(gt) == 0:
         raise ValueError(f"{name}: empty ground truth")
-    if not np.all(np.isfinite(pred)):
-        bad = int(np.nonzero(~np.all(np.isfinite(pred), axis=1))[0][0])
-        raise ValueError(f"{name}: invalid results, non-finite predicted box at frame {bad}")
-    if np.any(pred[:, 2:] < 0):
-        bad = int(np.nonzero(np.any(pred[:, 2:] < 0, axis=1))[0][0])
-        raise ValueError(f"{name}: invalid results, negative width/height at frame {bad}")
+    _check_predictions(pred, name)
     gt_unknown = np.any(np.isnan(gt), axis=1)
+    if gt_unknown.any() and dataset != "uav":
+        raise ValueError(
+            f"{name}: NaN in the ground truth (frame {int(np.argmax(gt_unknown))}); pytracking accepts "
+            "NaN ground truth only on UAV123"
+        )
 
     # Zero-size predictions take the previous (already repaired) prediction.
-    for i in range(1, len(pred)):
+    for i in range(1, min(len(pred), len(gt))):
         if np.any(pred[i, 2:] == 0.0) and not gt_unknown[i]:
             pred[i] = pred[i - 1]
 
@@ -155,14 +159,16 @@ def ope_sequence_errors(
         if len(pred) > len(gt):
             pred = pred[: len(gt)]
         elif dataset == "lasot":
-            raise ValueError(f"{name}: {len(pred)} predicted boxes for {len(gt)} frames")
+            raise ValueError(
+                f"{name}: {len(pred)} result lines for {len(gt)} frames (pytracking refuses it on LaSOT)"
+            )
         else:
             pred = np.concatenate([pred, np.zeros((len(gt) - len(pred), 4))], axis=0)
 
     pred[0] = gt[0]
 
     with np.errstate(invalid="ignore"):
-        valid = np.sum(gt[:, 2:] > 0.0, axis=1) == 2
+        valid = np.sum(gt > 0.0, axis=1) == 4
     if target_visible is not None:
         target_visible = np.asarray(target_visible, dtype=bool).reshape(-1)
         if len(target_visible) != len(gt):
@@ -189,16 +195,17 @@ def ope_sequence_errors(
 
 @dataclass
 class OPESequenceCurves:
-    """Per-sequence OPE curves (fractions in [0, 1]).
+    """Per-sequence OPE curves (fractions in [0, 1]) over the thresholds of the protocol that made them.
 
-    ``success``: over :data:`OVERLAP_THRESHOLDS`; ``precision``: over :data:`CENTER_THRESHOLDS` (px);
-    ``norm_precision``: over :data:`NORM_CENTER_THRESHOLDS`; ``avg_overlap``: mean IoU on valid
-    frames (NaN if none); ``num_frames`` / ``num_valid``: frame counts.
+    ``success``: over ``overlap_thresholds`` (21 values); ``precision``: over
+    :data:`CENTER_THRESHOLDS` (px); ``norm_precision``: over :data:`NORM_CENTER_THRESHOLDS`, or None
+    where the protocol has none (OTB toolkit); ``avg_overlap``: mean IoU on valid frames (NaN if
+    none); ``num_frames`` / ``num_valid``: frame counts.
     """
 
     success: np.ndarray
     precision: np.ndarray
-    norm_precision: np.ndarray
+    norm_precision: np.ndarray | None
     avg_overlap: float
     num_frames: int
     num_valid: int
@@ -209,13 +216,20 @@ class OPESequenceCurves:
         return float(np.mean(self.success))
 
     def scalars(self) -> dict[str, float]:
-        """``{"success_auc", "precision", "norm_precision", "avg_overlap"}`` of this sequence."""
-        return {
-            "success_auc": self.success_auc,
-            "precision": float(self.precision[PRECISION_INDEX]),
-            "norm_precision": float(self.norm_precision[PRECISION_INDEX]),
-            "avg_overlap": float(self.avg_overlap),
-        }
+        """``{"success_auc", "precision", "norm_precision" (when there is one), "avg_overlap"}``."""
+        out = {"success_auc": self.success_auc, "precision": float(self.precision[PRECISION_INDEX])}
+        if self.norm_precision is not None:
+            out["norm_precision"] = float(self.norm_precision[PRECISION_INDEX])
+        out["avg_overlap"] = float(self.avg_overlap)
+        return out
+
+
+def success_counts(errors: np.ndarray, thresholds: np.ndarray, above: bool) -> np.ndarray:
+    """Per-threshold number of frames with ``error > thr`` (``above``) or ``error <= thr``; NaN never counts."""
+    errors = np.asarray(errors, dtype=np.float64).reshape(-1, 1)
+    with np.errstate(invalid="ignore"):
+        hits = errors > thresholds[None, :] if above else errors <= thresholds[None, :]
+    return hits.sum(axis=0)
 
 
 def ope_sequence_curves(
@@ -226,49 +240,73 @@ def ope_sequence_curves(
     exclude_invalid_frames: bool = False,
     name: str = "sequence",
 ) -> OPESequenceCurves:
-    """Success / precision / normalised-precision curves of one sequence (pytracking's rules).
+    """Success / precision / normalised-precision curves of one sequence, as pytracking's ``extract_results``.
 
     Args: as :func:`ope_sequence_errors`; ``exclude_invalid_frames`` divides by the number of valid
-    frames instead of the sequence length (pytracking's ``extract_results`` option, default off).
+    frames instead of the sequence length (pytracking's option, default off). Curves are float32
+    quotients, as pytracking stores them.
 
     Raises:
-        ValueError: invalid predictions, or no frame to divide by.
+        ValueError: as :func:`ope_sequence_errors`, or no frame to divide by.
     """
     errors = ope_sequence_errors(pred, gt, dataset=dataset, target_visible=target_visible, name=name)
     num_frames = len(errors.overlap)
     num_valid = int(errors.valid.sum())
-    length = num_valid if exclude_invalid_frames else num_frames
+    length = np.float32(num_valid if exclude_invalid_frames else num_frames)
     if length <= 0:
         raise ValueError(f"{name}: no valid frame to evaluate")
-    success = (errors.overlap[:, None] > OVERLAP_THRESHOLDS[None, :]).sum(0) / length
-    precision = (errors.center[:, None] <= CENTER_THRESHOLDS[None, :]).sum(0) / length
-    norm_precision = (errors.center_norm[:, None] <= NORM_CENTER_THRESHOLDS[None, :]).sum(0) / length
+
+    def curve(err: np.ndarray, thresholds: np.ndarray, above: bool) -> np.ndarray:
+        return (success_counts(err, thresholds, above).astype(np.float32) / length).astype(np.float64)
+
     avg_overlap = float(errors.overlap[errors.valid].mean()) if num_valid else float("nan")
-    return OPESequenceCurves(success, precision, norm_precision, avg_overlap, num_frames, num_valid)
+    return OPESequenceCurves(
+        curve(errors.overlap, OVERLAP_THRESHOLDS, True),
+        curve(errors.center, CENTER_THRESHOLDS, False),
+        curve(errors.center_norm, NORM_CENTER_THRESHOLDS, False),
+        avg_overlap,
+        num_frames,
+        num_valid,
+    )
 
 
-def ope_dataset_metrics(curves: Mapping[str, OPESequenceCurves]) -> dict:
+def _mean_curve(rows: list[np.ndarray], drop_empty: bool) -> np.ndarray:
+    matrix = np.asarray(rows, dtype=np.float64)
+    if drop_empty:  # the MATLAB toolkits' plotDrawSave: ``aa = aa(sum(aa, 2) > eps, :)``
+        matrix = matrix[matrix.sum(axis=1) > np.finfo(np.float64).eps]
+    if len(matrix) == 0:
+        return np.full(np.asarray(rows).shape[1], np.nan)
+    return matrix.mean(axis=0)
+
+
+def ope_dataset_metrics(curves: Mapping[str, OPESequenceCurves], drop_empty: bool = False) -> dict:
     """Dataset-level OPE scores from per-sequence curves (mean curve over sequences).
 
-    Returns ``{"success_auc", "precision", "norm_precision", "op50", "op75", "num_sequences",
-    "success_curve", "precision_curve", "norm_precision_curve"}`` (fractions in [0, 1]; curves as
-    lists over the module's threshold arrays).
+    ``drop_empty`` leaves out sequences whose curve is all zero before averaging, separately for each
+    curve, as the MATLAB LaSOT / OTB toolkits do.
+
+    Returns ``{"success_auc", "precision", "norm_precision" (None without normalised curves), "op50",
+    "op75", "num_sequences", "success_curve", "precision_curve", "norm_precision_curve"}`` (fractions
+    in [0, 1]; curves as lists over the protocol's thresholds).
     """
     if not curves:
         raise ValueError("no sequence to compute OPE metrics on")
-    success = np.mean([c.success for c in curves.values()], axis=0)
-    precision = np.mean([c.precision for c in curves.values()], axis=0)
-    norm_precision = np.mean([c.norm_precision for c in curves.values()], axis=0)
+    success = _mean_curve([c.success for c in curves.values()], drop_empty)
+    precision = _mean_curve([c.precision for c in curves.values()], drop_empty)
+    has_norm = all(c.norm_precision is not None for c in curves.values())
+    norm_precision = (
+        _mean_curve([c.norm_precision for c in curves.values()], drop_empty) if has_norm else None
+    )
     return {
         "success_auc": float(success.mean()),
         "precision": float(precision[PRECISION_INDEX]),
-        "norm_precision": float(norm_precision[PRECISION_INDEX]),
+        "norm_precision": float(norm_precision[PRECISION_INDEX]) if has_norm else None,
         "op50": float(success[10]),  # IoU > 0.5
         "op75": float(success[15]),  # IoU > 0.75
         "num_sequences": len(curves),
         "success_curve": success.tolist(),
         "precision_curve": precision.tolist(),
-        "norm_precision_curve": norm_precision.tolist(),
+        "norm_precision_curve": norm_precision.tolist() if has_norm else None,
     }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sequence import TrackingSequence
+from .protocols import DEFAULT_PROTOCOL
 from .results_io import atomic_write_bytes, atomic_write_text, resolve_results_dir
 from .runner import compute_dataset_metrics
 
@@ -104,18 +105,20 @@ def plot_results(results: Mapping[str, dict], output_dir: str | Path, dataset_na
 
     Args:
         results: tracker label -> :func:`compute_dataset_metrics` output (trackers without metrics
-            are left out).
-        output_dir: where ``success_plot.png``, ``precision_plot.png``, ``norm_precision_plot.png`` go.
-        dataset_name: shown in the titles.
+            are left out; all scored under one protocol).
+        output_dir: where ``success_plot.png``, ``precision_plot.png``, ``norm_precision_plot.png`` go
+            (no normalised-precision plot under a protocol without it).
+        dataset_name: shown in the titles, with the protocol.
     """
     scored = {name: r for name, r in results.items() if r.get("metrics")}
     if not scored:
         return []
     output_dir = Path(output_dir)
-    suffix = f" on {dataset_name}" if dataset_name else ""
     first = next(iter(scored.values()))
+    suffix = f" on {dataset_name}" if dataset_name else ""
+    suffix += f" ({first['protocol']} protocol)" if first.get("protocol") else ""
     paths = []
-    if first["protocol"] == "got10k":
+    if first["family"] == "got10k":
         paths.append(
             plot_curves(
                 {n: r["curves"]["success"] for n, r in scored.items()},
@@ -137,6 +140,8 @@ def plot_results(results: Mapping[str, dict], output_dir: str | Path, dataset_na
          "Normalized Precision plot", "Location error threshold", "Distance Precision [%]", "lower right"),
     ]  # fmt: skip
     for curve_key, score_key, thr_key, filename, title, xlabel, ylabel, loc in specs:
+        if curve_key not in first["curves"]:
+            continue
         paths.append(
             plot_curves(
                 {n: r["curves"][curve_key] for n, r in scored.items()},
@@ -208,7 +213,7 @@ def plot_attributes(
     for name, result in results.items():
         if not result.get("metrics"):
             continue
-        metric = "ao" if result["protocol"] == "got10k" else "success_auc"
+        metric = "ao" if result["family"] == "got10k" else "success_auc"
         metric_label = "AO" if metric == "ao" else "AUC"
         scores = attribute_scores(sequences, result["per_sequence"], metric)
         if scores:
@@ -261,8 +266,9 @@ def compare_result_dirs(
     dataset_name: str,
     output_dir: str | Path,
     labels: Sequence[str] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict:
-    """Score each folder (run folder or results folder) and draw the comparison plots.
+    """Score each folder (run folder or results folder) under ``protocol`` and draw the comparison plots.
 
     Returns ``{"results": {label: metrics dict}, "plots": [paths], "attributes": path or None}``.
     """
@@ -271,7 +277,9 @@ def compare_result_dirs(
         label = labels[i] if labels else label_for(directory)
         while label in results:
             label = f"{label}_{i}"
-        results[label] = compute_dataset_metrics(dataset_name, sequences, resolve_results_dir(directory))
+        results[label] = compute_dataset_metrics(
+            dataset_name, sequences, resolve_results_dir(directory), protocol=protocol
+        )
     plots = plot_results(results, output_dir, dataset_name)
     attributes = plot_attributes(results, sequences, output_dir, dataset_name)
     return {"results": results, "plots": plots, "attributes": attributes}

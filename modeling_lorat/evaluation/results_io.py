@@ -6,13 +6,17 @@ Layouts (``results_dir`` is one tracker's folder):
   (pixels, comma-separated) and ``<seq>_time.txt`` with one line of seconds per frame.
 * ``"got10k"`` (GOT-10k toolkit / submission): ``<seq>/<seq>_001.txt`` and ``<seq>/<seq>_time.txt``.
 
-Every file is written to a temporary file in the same folder and moved into place with
-``os.replace``, the time file before the box file, so a box file that exists is complete.
+Box values are written as the shortest decimal that reads back as the same float64 (Python's
+``repr``), so scores and submission rasterisation computed from the files equal those computed from
+the tracker's boxes in memory. Every file is written to a temporary file in the same folder and moved
+into place with ``os.replace``, the time file before the box file, so a box file that exists is
+complete; :func:`remove_stale_temp_files` clears what a killed run left behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,8 @@ import numpy as np
 
 LAYOUTS = ("ope", "got10k")
 TEMP_SUFFIX = ".tmp"
+# ``.<name>.<8 random characters of mkstemp>.tmp``: the temp files of :func:`atomic_write_bytes`
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -55,9 +61,14 @@ def result_paths(results_dir: str | Path, name: str, layout: str = "ope") -> tup
     raise ValueError(f"unknown result layout {layout!r}, expected one of {LAYOUTS}")
 
 
-def format_boxes(boxes: np.ndarray) -> str:
-    """``(N, 4)`` xywh pixel boxes -> text, one ``x,y,w,h`` line per frame (4 decimals)."""
+def format_boxes(boxes: np.ndarray, exact: bool = False) -> str:
+    """``(N, 4)`` xywh pixel boxes -> text, one ``x,y,w,h`` line per frame.
+
+    4 decimals, or with ``exact`` the shortest text that reads back as the same float64.
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if exact:
+        return "".join(f"{x!r},{y!r},{w!r},{h!r}\n" for x, y, w, h in boxes.tolist())
     return "".join(f"{x:.4f},{y:.4f},{w:.4f},{h:.4f}\n" for x, y, w, h in boxes)
 
 
@@ -87,8 +98,9 @@ def write_sequence_results(
 ) -> Path:
     """Write one sequence's boxes (``(N, 4)`` xywh pixels) and per-frame times (seconds), atomically.
 
-    ``offset`` is added to ``x, y`` in the file (see :func:`result_file_offset`). The time file is
-    written first so that an existing box file marks a complete result. Returns the box file path.
+    ``offset`` is added to ``x, y`` in the file (see :func:`result_file_offset`); values are written
+    exactly (see the module docstring). The time file is written first so that an existing box file
+    marks a complete result. Returns the box file path.
     """
     boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     boxes[:, :2] += offset
@@ -98,7 +110,7 @@ def write_sequence_results(
         if len(times) != len(boxes):
             raise ValueError(f"{name}: {len(times)} frame times for {len(boxes)} boxes")
         atomic_write_text(time_path, format_times(times))
-    atomic_write_text(box_path, format_boxes(boxes))
+    atomic_write_text(box_path, format_boxes(boxes, exact=True))
     return box_path
 
 
@@ -232,6 +244,22 @@ def remove_temp_files(results_dir: str | Path, name: str, layout: str = "ope") -
             for tmp in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
+    return removed
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temp files of :func:`atomic_write_bytes` left in ``folder`` and below by a killed run.
+
+    Only names of the form ``.<file>.<8 characters>.tmp`` are touched. Returns the removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.rglob(f"*{TEMP_SUFFIX}")):
+        if path.is_file() and _TEMP_NAME.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 

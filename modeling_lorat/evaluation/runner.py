@@ -6,6 +6,8 @@ from the queue as sequences finish, and writes one result file per sequence atom
 (``results_io``). Sequences with a complete result file are skipped (resume). Under ``accelerate``
 each process takes sequences ``i % num_processes == process_index``; the main process waits for
 the others and computes the metrics from the files, so the numbers do not depend on the sharding.
+The metrics follow a named evaluation protocol (:mod:`.protocols`; default ``lorat``, the official
+LoRAT evaluation), recorded in the summary.
 
 Several GPUs: ``accelerate launch --multi_gpu --num_processes N -m modeling_lorat.cli evaluate ...``.
 Several CPU processes: ``torchrun --nproc_per_node N -m modeling_lorat.cli evaluate ...``
@@ -32,10 +34,12 @@ from PIL import Image
 
 from ..data.sequence import TrackingSequence
 from . import metrics as M
+from .protocols import DEFAULT_PROTOCOL, EvaluationProtocol, canonical, get_protocol, protocol_dataset_metrics
 from .results_io import (
     atomic_write_text,
     has_complete_results,
     read_sequence_results,
+    remove_stale_temp_files,
     remove_temp_files,
     result_file_offset,
     write_sequence_results,
@@ -51,14 +55,9 @@ SUMMARY_FILE = "summary.json"
 
 
 # ---------------------------------------------------------------------------------- helpers
-def protocol_for(dataset_name: str) -> str:
-    """``"got10k"`` for GOT-10k, ``"ope"`` (pytracking's rules) for every other benchmark."""
-    return "got10k" if dataset_name.lower() in GOT10K_DATASETS else "ope"
-
-
 def layout_for(dataset_name: str) -> str:
     """Result-file layout written for a benchmark: GOT-10k's own, the flat OPE one otherwise."""
-    return "got10k" if protocol_for(dataset_name) == "got10k" else "ope"
+    return "got10k" if canonical(dataset_name) in GOT10K_DATASETS else "ope"
 
 
 def shard_sequences(sequences: Sequence[Any], process_index: int, num_processes: int) -> list[Any]:
@@ -261,14 +260,38 @@ def _step(tracker: Any, ready: list, skip) -> list[tuple[_Active, np.ndarray, fl
 
 
 # ---------------------------------------------------------------------------------- metrics
-def _pytracking_name(dataset_name: str) -> str:
-    name = dataset_name.lower()
-    return "uav" if name in ("uav", "uav123") else name
-
-
 def has_ground_truth(sequence: TrackingSequence) -> bool:
-    """True when a frame after the first has a usable box (False on test splits with withheld gt)."""
-    return bool(sequence.valid()[1:].any())
+    """False when every box after the first is unknown (NaN): a test split with withheld ground truth.
+
+    Sequences whose later boxes are known but invalid (all zero, absent) are scored, as the
+    references score them.
+    """
+    return bool(np.all(np.isfinite(sequence.boxes[1:]), axis=1).any())
+
+
+def _shifted(boxes: np.ndarray, offset: float) -> np.ndarray:
+    if not offset:
+        return boxes
+    boxes = np.array(boxes, dtype=np.float64)
+    boxes[:, :2] += offset
+    return boxes
+
+
+def _ope_curves(
+    protocol: EvaluationProtocol,
+    dataset_name: str,
+    seq: TrackingSequence,
+    file_boxes: np.ndarray,
+    exclude_invalid_frames: bool,
+) -> M.OPESequenceCurves:
+    """``protocol``'s curves of one sequence, given the result file's boxes, in the protocol's coordinates."""
+    offset = result_file_offset(seq.dataset or dataset_name)
+    if protocol.coordinates == "file":
+        pred, gt = file_boxes, _shifted(seq.boxes, offset)
+    else:
+        pred, gt = _shifted(file_boxes, -offset), seq.boxes
+    visible = ~np.asarray(seq.absent, dtype=bool)
+    return protocol.sequence_curves(pred, gt, visible, dataset_name, seq.name, exclude_invalid_frames)
 
 
 def image_resolution(sequence: TrackingSequence) -> tuple[float, float]:
@@ -310,24 +333,30 @@ def compute_dataset_metrics(
     results_dir: str | Path,
     strict: bool = False,
     exclude_invalid_frames: bool = False,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict:
-    """Score the result files in ``results_dir`` (either layout) against ``sequences``.
+    """Score the result files in ``results_dir`` (either layout) against ``sequences`` under ``protocol``.
 
-    GOT-10k metrics (AO, SR0.5, SR0.75; got10k toolkit rules) when ``dataset_name`` is
-    ``"got10k"``, pytracking's OPE metrics (success AUC, precision at 20 px, normalised precision
-    at 0.2) otherwise; all fractions in [0, 1]. Sequences without ground truth after frame 0 (test
-    splits) are listed in ``"without_ground_truth"``; missing or invalid result files are listed in
-    ``"errors"`` (name -> message naming the sequence) and left out, unless ``strict``.
+    ``protocol`` names one of :data:`~.protocols.PROTOCOLS` (default ``lorat``, the official LoRAT
+    evaluation); its family decides the scores: OPE (success AUC, precision at 20 px, normalised
+    precision at 0.2 where the protocol has it) or GOT-10k (AO, SR0.5, SR0.75); all fractions in
+    [0, 1]. Result files may have another length than the ground truth where the protocol's reference
+    accepts that (pytracking pads / cuts). Sequences whose ground truth after frame 0 is withheld
+    (all NaN: test splits) are listed in ``"without_ground_truth"``; missing or invalid result files,
+    and sequences the protocol's reference refuses, are listed in ``"errors"`` (name -> message naming
+    the sequence) and left out, unless ``strict``.
 
     Returns:
-        ``{"dataset", "protocol", "metrics" (None when nothing could be scored), "extra_metrics",
-        "curves", "per_sequence" (name -> scalars), "fps" (frames / second from the time files),
-        "num_sequences", "num_evaluated", "errors", "without_ground_truth"}``.
+        ``{"dataset", "protocol", "protocol_info", "family", "metrics" (None when nothing could be
+        scored), "extra_metrics", "curves", "per_sequence" (name -> scalars), "fps" (frames / second
+        from the time files), "num_sequences", "num_evaluated", "errors", "without_ground_truth"}``.
 
     Raises:
-        FileNotFoundError / ValueError: with ``strict``, on the first bad or missing result.
+        FileNotFoundError / ValueError: with ``strict``, on the first bad or missing result; an
+            unknown protocol always.
     """
-    protocol = protocol_for(dataset_name)
+    proto = get_protocol(protocol)
+    family = proto.family(dataset_name)
     per_sequence: dict[str, dict] = {}
     curves: dict[str, M.OPESequenceCurves] = {}
     ious: dict[str, np.ndarray] = {}
@@ -336,29 +365,21 @@ def compute_dataset_metrics(
     without_gt: list[str] = []
     for seq in sequences:
         try:
-            result = read_sequence_results(
-                results_dir, seq.name, num_frames=len(seq.boxes), offset=result_file_offset(seq.dataset)
-            )
+            result = read_sequence_results(results_dir, seq.name)
             times.append(result.times)
             if not has_ground_truth(seq):
                 without_gt.append(seq.name)
                 continue
-            if protocol == "got10k":
-                resolution = image_resolution(seq)
+            if family == "got10k":
+                offset = result_file_offset(seq.dataset or dataset_name)
                 seq_ious = M.got10k_sequence_ious(
-                    result.boxes, seq.boxes, got10k_visibility(seq), resolution, name=seq.name
-                )
+                    result.boxes, _shifted(seq.boxes, offset), got10k_visibility(seq), image_resolution(seq),
+                    name=seq.name,
+                )  # fmt: skip
                 ious[seq.name] = seq_ious
                 per_sequence[seq.name] = M.got10k_sequence_scalars(seq_ious)
             else:
-                seq_curves = M.ope_sequence_curves(
-                    result.boxes,
-                    seq.boxes,
-                    dataset=_pytracking_name(dataset_name),
-                    target_visible=~np.asarray(seq.absent, dtype=bool),
-                    exclude_invalid_frames=exclude_invalid_frames,
-                    name=seq.name,
-                )
+                seq_curves = _ope_curves(proto, dataset_name, seq, result.boxes, exclude_invalid_frames)
                 curves[seq.name] = seq_curves
                 per_sequence[seq.name] = seq_curves.scalars()
         except (FileNotFoundError, ValueError) as exc:
@@ -368,26 +389,29 @@ def compute_dataset_metrics(
             logger.warning("left out of the metrics: %s", exc)
 
     metrics = extra = curve_data = None
-    if protocol == "got10k" and ious and any(len(v) for v in ious.values()):
+    if family == "got10k" and ious and any(len(v) for v in ious.values()):
         full = M.got10k_metrics(ious)
         metrics = {k: full[k] for k in GOT10K_METRIC_KEYS}
         extra = {"num_frames": full["num_frames"]}
         curve_data = {"success": full["success_curve"], "overlap_thresholds": M.GOT10K_THRESHOLDS.tolist()}
-    elif protocol == "ope" and curves:
-        full = M.ope_dataset_metrics(curves)
-        metrics = {k: full[k] for k in OPE_METRIC_KEYS}
+    elif family == "ope" and curves:
+        full = protocol_dataset_metrics(proto, curves)
+        metrics = {k: full[k] for k in OPE_METRIC_KEYS if full[k] is not None}
         extra = {"op50": full["op50"], "op75": full["op75"]}
         curve_data = {
             "success": full["success_curve"],
             "precision": full["precision_curve"],
-            "norm_precision": full["norm_precision_curve"],
-            "overlap_thresholds": M.OVERLAP_THRESHOLDS.tolist(),
+            "overlap_thresholds": proto.overlap_thresholds.tolist(),
             "center_thresholds": M.CENTER_THRESHOLDS.tolist(),
-            "norm_center_thresholds": M.NORM_CENTER_THRESHOLDS.tolist(),
         }
+        if full["norm_precision_curve"] is not None:
+            curve_data["norm_precision"] = full["norm_precision_curve"]
+            curve_data["norm_center_thresholds"] = M.NORM_CENTER_THRESHOLDS.tolist()
     return {
         "dataset": dataset_name,
-        "protocol": protocol,
+        "protocol": proto.name,
+        "protocol_info": proto.describe(),
+        "family": family,
         "metrics": metrics,
         "extra_metrics": extra,
         "curves": curve_data,
@@ -420,9 +444,9 @@ def _json_safe(value: Any) -> Any:
 def write_summary(output_dir: str | Path, summary: dict) -> Path:
     """Write ``summary`` to ``output_dir/summary.json`` atomically (adds a UTC ``timestamp``; NaN -> null).
 
-    Expected keys (read by the Hub model card): ``dataset``, ``split``, ``model``, ``metrics``
-    (``{"success_auc", "precision", "norm_precision"}`` or ``{"ao", "sr50", "sr75"}``),
-    ``per_sequence``, ``fps``, ``skipped``.
+    Expected keys (read by the Hub model card): ``dataset``, ``split``, ``model``, ``protocol`` (the
+    evaluation protocol's name) and ``protocol_info``, ``metrics`` (``{"success_auc", "precision",
+    "norm_precision"}`` or ``{"ao", "sr50", "sr75"}``), ``per_sequence``, ``fps``, ``skipped``.
     """
     summary = dict(summary)
     summary.setdefault("timestamp", datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -452,6 +476,7 @@ def evaluate_tracker(
     dataset_name: str | None = None,
     layout: str | None = None,
     state: Any = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict:
     """Run ``tracker`` on ``sequences`` (resuming), write ``output_dir/results/``, return the summary.
 
@@ -466,6 +491,10 @@ def evaluate_tracker(
         layout: result layout, default ``"got10k"`` for GOT-10k else ``"ope"``.
         state: an ``accelerate.PartialState``-like object (default: ``PartialState()``); with
             ``num_processes > 1`` each process runs its shard and the main process scores.
+        protocol: evaluation protocol scoring the results (see :mod:`.protocols`; default ``lorat``).
+
+    Temp files left in the run folder by an interrupted run (summary, plots, result files) are removed
+    by the main process before tracking starts.
 
     Returns:
         On the main process ``compute_dataset_metrics``'s dict plus ``"skipped"`` (name -> reason,
@@ -477,12 +506,16 @@ def evaluate_tracker(
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate sequence names: {', '.join(dupes[:5])}")
     dataset_name = dataset_name if dataset_name is not None else (sequences[0].dataset if sequences else "")
+    get_protocol(protocol)  # an unknown protocol fails before tracking
     layout = layout or layout_for(dataset_name)
     output_dir = Path(output_dir)
     results_dir = output_dir / RESULTS_SUBDIR
     results_dir.mkdir(parents=True, exist_ok=True)
     state = state if state is not None else accelerate_state()
     num_processes, index = int(state.num_processes), int(state.process_index)
+    if state.is_main_process:
+        for stale in remove_stale_temp_files(output_dir):
+            logger.info("removed a temp file left by an interrupted run: %s", stale)
 
     mine = shard_sequences(list(sequences), index, num_processes)
     desc = dataset_name or "tracking"
@@ -515,7 +548,7 @@ def evaluate_tracker(
             run_info["seconds"] = max(run_info["seconds"], shard["run"]["seconds"])
             path.unlink(missing_ok=True)
 
-    summary = compute_dataset_metrics(dataset_name, sequences, results_dir)
+    summary = compute_dataset_metrics(dataset_name, sequences, results_dir, protocol=protocol)
     summary["skipped"] = {name: skipped[name] for name in names if name in skipped}
     summary["errors"] = {k: v for k, v in summary["errors"].items() if k not in summary["skipped"]}
     summary["results_dir"] = str(results_dir)
