@@ -11,8 +11,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "package-submission",
         help="zip test-set results for the GOT-10k / TrackingNet servers",
-        description="GOT-10k: <seq>/<seq>_001.txt + <seq>_time.txt per sequence; TrackingNet: <seq>.txt at the "
-        "zip root. With --root, every test sequence must have a result with one line per frame.",
+        description="Writes the archives as the servers' toolkits do. GOT-10k: a <seq>/ folder per sequence with "
+        "<seq>_001.txt (%.3f) and <seq>_time.txt, as the got10k toolkit zips a deterministic tracker; TrackingNet: "
+        "<seq>.txt (%.2f) at the zip root. With --root, every test sequence must have a result with one line per "
+        "frame.",
     )
     parser.add_argument("--dataset", required=True, choices=["got10k", "trackingnet"])
     parser.add_argument("--results", required=True, help="run folder or results folder")
