@@ -206,3 +206,17 @@ def test_host_staging_packs_regions_and_grows_without_overwriting():
     assert len(staging._buffers) == 1 and staging._offset == 0
     again = staging.to_device(regions[0], torch.device("cpu"))
     np.testing.assert_array_equal(again.numpy(), regions[0])
+
+
+@on_cuda
+def test_cuda_tracker_with_pinned_staging_equals_cpu_tracker():
+    frames = moving_frames(5)
+    cpu = LoratTracker(tiny_model(seed=0), device="cpu")
+    gpu = LoratTracker(tiny_model(seed=0), device=DEVICE)
+    states = {t: [t.initialize(frames[0], (8 + i, 18, 18, 18)) for i in range(3)] for t in (cpu, gpu)}
+    for frame in frames[1:]:
+        want = cpu.step(states[cpu], [frame] * 3)
+        got = gpu.step(states[gpu], [frame] * 3)
+        for w, g in zip(want, got):
+            np.testing.assert_allclose(g.box_xywh, w.box_xywh, atol=1e-3, rtol=0)
+            assert abs(g.score - w.score) < 1e-4
