@@ -180,7 +180,7 @@ def test_plot_cli_on_synthetic_benchmark(tmp_path, capsys):
     from modeling_lorat.data import get_dataset
     from modeling_lorat.data.synthetic import write_synthetic_benchmark
 
-    root = write_synthetic_benchmark(tmp_path / "synth", 2, seed=0, num_frames=4, frame_size=(64, 48))
+    root = write_synthetic_benchmark(tmp_path / "synth", 2, seed=0, num_frames=20, frame_size=(64, 48))
     sequences = get_dataset("synthetic", root)
     write_run(tmp_path / "runA", sequences, shift=1.0)
     code = cli_main(
@@ -196,8 +196,13 @@ def test_plot_cli_on_synthetic_benchmark(tmp_path, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "AUC" in out and "runA" in out and "2/2" in out
+    assert code == 0 and "AUC" in out and "runA" in out and "2/2" in out and "protocol: lorat" in out
     assert (tmp_path / "p" / "success_plot.png").is_file()
+    args = ["plot", str(tmp_path / "runA"), "--dataset", "synthetic", "--root", str(root)]
+    assert cli_main([*args, "--output", str(tmp_path / "q"), "--protocol", "otb-toolkit"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: otb-toolkit" in out and "P_norm" in out
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == ["precision_plot.png", "success_plot.png"]
     assert cli_main(["plot", str(tmp_path / "nope"), "--dataset", "synthetic", "--root", str(root)]) == 2
     assert "result folder not found" in capsys.readouterr().err
 

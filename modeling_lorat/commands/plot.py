@@ -44,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(comparison["results"]))
     for label, result in comparison["results"].items():
         for name, message in result["errors"].items():
-            print(f"{label}: left out {name}: {message}")
+            print(
+                f"{label}: left out {message}"
+                if message.startswith(name)
+                else f"{label}: left out {name}: {message}"
+            )
     for plot in [*comparison["plots"], comparison["attributes"]]:
         if plot:
             print(f"plot: {plot}")
