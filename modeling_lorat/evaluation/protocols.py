@@ -71,7 +71,7 @@ class EvaluationProtocol:
         return "ope"
 
     def describe(self) -> dict[str, str]:
-        """``{"name", "reproduces", "reference"}`` (recorded in ``summary.json`` and the model card)."""
+        """``{"name", "reproduces", "reference"}``, recorded in ``summary.json`` (the model card shows the name)."""
         return {"name": self.name, "reproduces": self.reproduces, "reference": self.reference}
 
 
@@ -101,6 +101,12 @@ def pytracking_sequence_curves(
     pyt_name = "uav" if _uav(ds) else ds
     use_visible = visible if ds in PYTRACKING_VISIBILITY else None
     return M.ope_sequence_curves(pred, gt, pyt_name, use_visible, exclude_invalid_frames, name)
+
+
+def _mean_overlap(overlaps: np.ndarray) -> float:
+    """Mean of the finite overlaps of the valid frames (NaN when there is none): ``avg_overlap``."""
+    finite = overlaps[np.isfinite(overlaps)]
+    return float(finite.mean()) if len(finite) else float("nan")
 
 
 # ------------------------------------------------------------------------------------- official LoRAT
@@ -164,13 +170,11 @@ def lorat_sequence_curves(
         counts = M.success_counts(err, thresholds, above).astype(np.float64)
         return (counts / length).astype(np.float32).astype(np.float64)
 
-    with np.errstate(invalid="ignore"):
-        avg_overlap = float(np.nanmean(overlap[valid])) if num_valid else float("nan")
     return M.OPESequenceCurves(
         curve(overlap, M.LINSPACE_OVERLAP_THRESHOLDS, True),
         curve(center, M.CENTER_THRESHOLDS, False),
         curve(center_norm, M.NORM_CENTER_THRESHOLDS, False),
-        avg_overlap,
+        _mean_overlap(overlap[valid]),
         len(gt),
         num_valid,
     )
@@ -224,6 +228,8 @@ def _matlab_toolkit_curves(pred, gt, visible, name, toolkit: str) -> M.OPESequen
     keep = np.ones(n, bool)
     if toolkit == "lasot" and visible is not None:  # absent frames are removed (and fail everything)
         keep = np.asarray(visible, dtype=bool).reshape(-1)
+        if len(keep) != n:
+            raise ValueError(f"{name}: {len(keep)} visibility flags for {n} frames")
     pred, kept_gt, valid = pred[keep], gt[keep], valid_gt[keep]
     overlap = -np.ones(len(kept_gt))
     overlap[valid] = matlab_rect_int(pred[valid], kept_gt[valid])
@@ -237,13 +243,11 @@ def _matlab_toolkit_curves(pred, gt, visible, name, toolkit: str) -> M.OPESequen
         err = M.center_error(pred, kept_gt, normalized=normalized)
         err[~valid] = -1.0
         errors[normalized] = err
-    with np.errstate(invalid="ignore"):
-        avg_overlap = float(np.nanmean(overlap[valid])) if valid.any() else float("nan")
     return M.OPESequenceCurves(
         curve(overlap, M.LINSPACE_OVERLAP_THRESHOLDS, True),
         curve(errors[False], M.CENTER_THRESHOLDS, False),
         curve(errors[True], M.NORM_CENTER_THRESHOLDS, False) if True in errors else None,
-        avg_overlap,
+        _mean_overlap(overlap[valid]),
         n,
         int(valid.sum()),
     )
@@ -281,9 +285,11 @@ def otb_toolkit_sequence_curves(
     """The OTB toolkit's ``calcSeqErrRobust.m`` + ``genPerfMat.m`` OPE curves (file coordinates).
 
     As the LaSOT toolkit, but no absent frames and no normalised precision; a prediction is repaired
-    when its size is not positive or all four values are NaN; results must have one box per frame,
-    the first ground-truth box must be all ``> 0`` and the sequence at least 20 frames long (the
-    toolkit's OPE runs through its TRE split, which fails otherwise).
+    when its size is not positive or all four values are NaN; frames whose ground truth is not all
+    ``> 0`` count as precision successes (centre error ``-1``). Results must have one box per frame
+    (fewer pass only when every missing frame has an invalid ground truth, as the toolkit's indexing
+    allows), the first ground-truth box must be all ``> 0`` and the sequence at least 20 frames long
+    (the toolkit's OPE runs through its TRE split, which fails otherwise).
     """
     if exclude_invalid_frames:
         raise ValueError("the OTB toolkit has no exclude_invalid_frames option")
@@ -296,7 +302,7 @@ PROTOCOLS: dict[str, EvaluationProtocol] = {
     for p in (
         EvaluationProtocol(
             "lorat",
-            "the LoRAT paper's numbers (official LoRAT evaluation)",
+            "the LoRAT paper's numbers: the official LoRAT evaluation",
             "LitingLin/LoRAT trackit/.../one_pass_evaluation_compatible/ope_metrics.py",
             "memory",
             M.LINSPACE_OVERLAP_THRESHOLDS,
@@ -304,7 +310,7 @@ PROTOCOLS: dict[str, EvaluationProtocol] = {
         ),
         EvaluationProtocol(
             "pytracking",
-            "pytracking's analysis (print_results / plot_results)",
+            "pytracking's analysis: print_results, plot_results",
             "visionml/pytracking pytracking/analysis/extract_results.py",
             "file",
             M.OVERLAP_THRESHOLDS,
@@ -312,12 +318,12 @@ PROTOCOLS: dict[str, EvaluationProtocol] = {
         ),
         EvaluationProtocol(
             "got10k",
-            "the GOT-10k toolkit and evaluation server (AO, SR)",
+            "the GOT-10k toolkit and evaluation server: AO, SR",
             "got10k PyPI package 0.1.3, got10k/experiments/got10k.py",
         ),
         EvaluationProtocol(
             "lasot-toolkit",
-            "the official LaSOT toolkit (MATLAB)",
+            "the official LaSOT toolkit, MATLAB",
             "HengLan/LaSOT_Evaluation_Toolkit utils/eval_tracker.m, calc_seq_err_robust.m",
             "file",
             M.LINSPACE_OVERLAP_THRESHOLDS,
@@ -326,7 +332,7 @@ PROTOCOLS: dict[str, EvaluationProtocol] = {
         ),
         EvaluationProtocol(
             "otb-toolkit",
-            "the official OTB toolkit (MATLAB)",
+            "the official OTB toolkit, MATLAB",
             "OTB tracker_benchmark_v1.0 genPerfMat.m, calcSeqErrRobust.m",
             "file",
             M.LINSPACE_OVERLAP_THRESHOLDS,
