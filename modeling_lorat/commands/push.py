@@ -80,6 +80,13 @@ def _push(args: argparse.Namespace, folder: Path, hub: Any) -> int:
         for name in hub.files_to_upload(folder):
             print(f"  {name}")
         return 0
+    from ..loading_utils import hub_offline
+
+    if hub_offline():
+        raise ValueError(
+            f"cannot upload to {args.repo_id}: HF_HUB_OFFLINE is set, nothing was uploaded "
+            "(--dry-run lists the files, --output-dir keeps the exported folder)"
+        )
     url = hub.push_to_hub(
         folder,
         args.repo_id,
