@@ -293,12 +293,16 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
     (tmp / "README.md").unlink(missing_ok=True)  # peft's placeholder card; hub_cards renders a real one
     config.save_pretrained(tmp)
     LoratImageProcessor.from_config(config).save_pretrained(tmp)
+    from training.checkpointing import fsync_dir, fsync_tree
+
+    fsync_tree(tmp)
     for path in sorted(tmp.iterdir(), key=lambda p: p.name == "adapter_model.safetensors"):
         target = out / path.name
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(path, target)
     tmp.rmdir()
+    fsync_dir(out)
     return out
 
 
@@ -381,7 +385,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from training.checkpointing import (
-        read_training_state,
+        cut_log,
+        load_checkpoint,
         register_adapter_state_hooks,
         resolve_resume_checkpoint,
         save_checkpoint,
@@ -436,11 +441,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.resume_from_checkpoint and checkpoint is None:
         log.info("no checkpoint in %s: starting a new run", out, main_process_only=True)
     if checkpoint is not None:
-        state = read_training_state(checkpoint)
+        state = load_checkpoint(accelerator, checkpoint)  # a damaged file: one line naming it
         _check_resume_layout(state, data_state)
-        accelerator.load_state(str(checkpoint))
         global_step = int(state["global_step"])
         log.info("resumed from %s at step %d", checkpoint, global_step, main_process_only=True)
+        # the steps after the checkpoint are trained again: their log lines go, so each step is logged once
+        if accelerator.is_main_process:
+            cut_log(out / "train_log.jsonl", lambda record: record.get("step", 0) <= global_step)
+        samples = out / "debug" / f"samples_rank{accelerator.process_index}.jsonl"
+        cut_log(samples, lambda record: record.get("step", 0) < global_step)  # 0-based steps
 
     layout = StreamLayout(
         seed=args.seed,
