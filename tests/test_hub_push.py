@@ -268,6 +268,7 @@ def test_cli_push(source, tmp_path, monkeypatch, capsys):
     assert {line.strip() for line in out.splitlines()[1:]} == ADAPTER_FILES
 
     uploads = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the Hub API is mocked; offline, push refuses to upload
     monkeypatch.setattr(
         HfApi, "create_repo", lambda self, **kw: RepoUrl(f"https://huggingface.co/{kw['repo_id']}")
     )
