@@ -7,7 +7,15 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``lorat convert``."""
-    parser = subparsers.add_parser("convert", help="convert an official LoRAT checkpoint")
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert an official LoRAT checkpoint",
+        description="Convert an official LoRAT checkpoint (github.com/LitingLin/LoRAT; .pth, .bin or "
+        ".safetensors; pickles that would run code are refused) into this package's format. --form full "
+        "writes a merged model.safetensors that loads without peft; --form adapter writes the peft adapter "
+        "(LoRA, token types, head) with a config naming the DINOv2 backbone (--backbone, default the "
+        "preset's facebook/dinov2-*), whose weights must equal the checkpoint's frozen weights.",
+    )
     parser.add_argument("--original", required=True, help="official checkpoint (.safetensors/.pth/.bin)")
     parser.add_argument("--preset", required=True, help="variant, e.g. b-224 or g-378")
     parser.add_argument("--output", required=True, help="output folder")

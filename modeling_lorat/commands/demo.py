@@ -1,9 +1,15 @@
-"""`lorat demo`: the whole life of a tracker on CPU, with nothing downloaded.
+"""`lorat demo`: the whole life of a tracker on CPU, with nothing downloaded, in the six steps it prints:
 
-1. synthetic test videos (deterministic), 2. a small random DINOv2-architecture backbone, 3. LoRAT
-training with ``accelerate launch training/train.py`` on the synthetic stream, 4. the adapter loaded back
-with ``LoratForTracking.from_pretrained``, 5. ``lorat evaluate`` against a repeat-the-first-box baseline,
-6. success plot + annotated video. Re-running reuses every finished step.
+1. synthetic test videos (deterministic);
+2. a small random DINOv2-architecture backbone, then LoRAT training with ``accelerate launch
+   training/train.py`` on the synthetic stream;
+3. the adapter loaded back with ``LoratForTracking.from_pretrained``;
+4. a baseline tracker that repeats the first box;
+5. ``lorat evaluate`` of both (metrics table, success / precision / normalised precision plots);
+6. an annotated video of one test video.
+
+Re-running reuses every finished step. Training runs on one thread per process and tracking on one
+thread (``--threads`` to change), so a run on the same machine and torch build repeats its numbers.
 """
 
 from __future__ import annotations
@@ -33,7 +39,12 @@ DEMO_BACKBONE = dict(
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``lorat demo``."""
-    parser = subparsers.add_parser("demo", help="train + evaluate a small LoRAT on synthetic videos (CPU)")
+    parser = subparsers.add_parser(
+        "demo",
+        help="train + evaluate a small LoRAT on synthetic videos (CPU)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workdir", default="demo_output", help="where data, model and results go")
     parser.add_argument("--train-steps", type=int, default=4200, help="optimisation steps (batch 16)")
     parser.add_argument("--test-sequences", type=int, default=12, help="synthetic test videos")
@@ -146,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data import get_dataset
     from ..data.synthetic import write_synthetic_benchmark
 
+    threads = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
+
     start = time.time()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -191,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             "cpu",
             "--compare",
             str(baseline),
+            *threads,
         ]
     )
     if code:
@@ -214,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
                 str(workdir / f"{first.name}_boxes.txt"),
                 "--device",
                 "cpu",
+                *threads,
             ]
         )
     _print_summary(eval_dir, baseline, workdir, video, time.time() - start)

@@ -34,7 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, help="model folder or Hugging Face Hub id")
     parser.add_argument(
-        "--dataset", required=True, help="benchmark: lasot, lasot_ext, got10k, trackingnet, tnl2k, otb, ..."
+        "--dataset",
+        required=True,
+        help="benchmark: lasot, lasot_ext, got10k, trackingnet, tnl2k, otb, parquet (hub schema) or "
+        "synthetic (a folder made by lorat demo / write_synthetic_benchmark)",
     )
     parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default=None, help="dataset split (default: the reader's default)")
