@@ -86,6 +86,31 @@ def _train_command(world, output_dir, *extra: str) -> list[str]:
     ]
 
 
+def test_readme_single_gpu_command_on_a_cpu_only_machine_fails_in_one_line(world):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: single_gpu.yaml applies")
+    command = readme_command(
+        README,
+        "accelerate launch --config_file training/configs/single_gpu.yaml training/train.py",
+        [
+            ("b-224", "s-224"),
+            ("/data/LaSOT", str(world["lasot"])),
+            ("/data/GOT-10k", str(world["got10k"])),
+            ("/data/TrackingNet", str(world["trackingnet"])),
+            ("/data/COCO", str(world["coco"])),
+            ("runs/lorat-s-224", str(world["root"] / "runs" / "fp16-on-cpu")),
+        ],
+    )
+    result = run_command(
+        [*command, "--pretrained_backbone", str(world["backbone"])], world["env"], check=False
+    )
+    assert result.returncode != 0
+    assert "train.py: error: fp16 mixed precision needs a GPU and this run is on the CPU" in result.stderr
+    assert "mat1 and mat2" not in result.stderr  # not a traceback from inside the first step
+
+
 def _log_steps(output_dir) -> list[int]:
     lines = (output_dir / "train_log.jsonl").read_text().splitlines()
     return [json.loads(line)["step"] for line in lines]

@@ -406,6 +406,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     log = get_logger("lorat.train")
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ValueError(
+            "fp16 mixed precision needs a GPU and this run is on the CPU: pass --mixed_precision bf16 or no, "
+            "or leave out an accelerate config made for GPUs (--config_file training/configs/single_gpu.yaml)"
+        )
     set_seed(args.seed)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
