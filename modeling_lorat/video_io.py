@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -25,14 +24,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .evaluation.results_io import atomic_write_text, format_boxes, read_boxes
+from .io_utils import atomic_write_text, format_boxes, natural_sort_key, read_result_boxes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
-
-
-def natural_sort_key(name: str) -> list[Any]:
-    """Sort key putting ``2.jpg`` before ``10.jpg`` (digit runs compared as integers)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def _scale_to_uint8(image: np.ndarray, what: str) -> np.ndarray:
@@ -562,4 +556,4 @@ def read_results_txt(path: str | os.PathLike, num_frames: int | None = None) -> 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a malformed line or, when
     ``num_frames`` is given, a different number of lines.
     """
-    return read_boxes(path, num_frames=num_frames)
+    return read_result_boxes(path, num_frames=num_frames)

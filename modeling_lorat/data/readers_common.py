@@ -10,14 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io_utils import natural_sort_key, read_number_rows
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _SEPARATORS = re.compile(r"[,;\s]+")
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(name: str) -> list:
-    """Sort key that orders embedded numbers numerically (``2.jpg`` before ``10.jpg``)."""
-    return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(name)]
+natural_key = natural_sort_key  # the readers' name for the package's one natural-sort key
 
 
 def _tokens(line: str) -> list[str]:
@@ -27,8 +24,9 @@ def _tokens(line: str) -> list[str]:
 def read_boxes(path: str | Path, num_columns: int = 4) -> np.ndarray:
     """Read a ground-truth file with one ``x, y, w, h`` box (pixels) per line.
 
-    Values may be separated by commas, tabs, semicolons or spaces. A row containing ``nan``
-    (any case), or a single ``nan`` token, becomes a NaN row. Trailing blank lines are ignored.
+    Values may be separated by commas, tabs, semicolons or spaces (parsed by
+    :func:`modeling_lorat.io_utils.read_number_rows`). A row containing ``nan`` (any case), or a single
+    ``nan`` token, becomes a NaN row. Trailing blank lines are ignored.
 
     Returns:
         ``(N, num_columns)`` float64 array.
@@ -41,25 +39,9 @@ def read_boxes(path: str | Path, num_columns: int = 4) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file not found: {path}")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    boxes = np.full((len(lines), num_columns), np.nan, dtype=np.float64)
-    for index, line in enumerate(lines):
-        tokens = _tokens(line)
-        where = f"{path}, line {index + 1}"
-        if not tokens:
-            raise ValueError(f"{where}: blank line in ground truth")
-        if len(tokens) == 1 and tokens[0].lower() == "nan":
-            continue
-        if len(tokens) != num_columns:
-            raise ValueError(f"{where}: expected {num_columns} values (x,y,w,h), got {len(tokens)}: {line!r}")
-        try:
-            values = [float(token) for token in tokens]
-        except ValueError:
-            raise ValueError(f"{where}: non-numeric value in {line!r}") from None
-        if not any(np.isnan(values)):
-            boxes[index] = values
+    rows = read_number_rows(path, num_columns, nan_token_rows=True)
+    boxes = np.asarray(rows, dtype=np.float64).reshape(-1, num_columns)
+    boxes[np.isnan(boxes).any(axis=1)] = np.nan  # a partly unknown box is unknown
     return boxes
 
 

@@ -16,13 +16,13 @@ boxes. Streaming rows (:func:`synthetic_iterable_dataset`) use the hub schema wi
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..io_utils import atomic_write_bytes, atomic_write_text
 from .sequence import TrackingSequence
 
 
@@ -233,12 +233,6 @@ def synthetic_sequences(num_sequences: int, seed: int = 0, **kwargs) -> list[Tra
     ]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    temp.write_bytes(data)
-    os.replace(temp, path)
-
-
 def _encode(frame: np.ndarray, image_format: str) -> bytes:
     import io
 
@@ -284,12 +278,12 @@ def write_synthetic_benchmark(
         seq_dir.mkdir(exist_ok=True)
         (seq_dir / "groundtruth.txt").unlink(missing_ok=True)
         for i in range(len(seq)):
-            _atomic_write_bytes(
-                seq_dir / f"{i + 1:08d}.{image_format}", _encode(seq.load_frame(i), image_format)
+            atomic_write_bytes(
+                seq_dir / f"{i + 1:08d}.{image_format}", _encode(seq.load_frame(i), image_format), fsync=False
             )
         lines = "".join(",".join(f"{v:g}" for v in box) + "\n" for box in seq.boxes)
-        _atomic_write_bytes(seq_dir / "groundtruth.txt", lines.encode())
-    _atomic_write_bytes(root / "list.txt", "".join(f"{s.name}\n" for s in sequences).encode())
+        atomic_write_text(seq_dir / "groundtruth.txt", lines, fsync=False)
+    atomic_write_text(root / "list.txt", "".join(f"{s.name}\n" for s in sequences), fsync=False)
     return root
 
 

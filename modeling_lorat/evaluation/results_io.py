@@ -9,46 +9,29 @@ Layouts (``results_dir`` is one tracker's folder):
 Box values are written as the shortest decimal that reads back as the same float64 (Python's
 ``repr``), so scores and submission rasterisation computed from the files equal those computed from
 the tracker's boxes in memory. Every file is written to a temporary file in the same folder and moved
-into place with ``os.replace``, the time file before the box file, so a box file that exists is
-complete; :func:`remove_stale_temp_files` clears what a killed run left behind.
+into place with ``os.replace`` (:func:`modeling_lorat.io_utils.atomic_write_text`), the time file
+before the box file, so a box file that exists is complete; :func:`remove_stale_temp_files` clears
+what a killed run left behind.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..io_utils import (  # noqa: F401  (atomic_write_bytes, format_boxes: re-exported here)
+    TEMP_SUFFIX,
+    atomic_write_bytes,
+    atomic_write_text,
+    format_boxes,
+    is_atomic_temp_name,
+    read_number_rows,
+)
+from ..io_utils import read_result_boxes as read_boxes
+
 LAYOUTS = ("ope", "got10k")
-TEMP_SUFFIX = ".tmp"
-# ``.<name>.<8 random characters of mkstemp>.tmp``: the temp files of :func:`atomic_write_bytes`
-_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary user files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def result_paths(results_dir: str | Path, name: str, layout: str = "ope") -> tuple[Path, Path]:
@@ -59,17 +42,6 @@ def result_paths(results_dir: str | Path, name: str, layout: str = "ope") -> tup
     if layout == "got10k":
         return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
     raise ValueError(f"unknown result layout {layout!r}, expected one of {LAYOUTS}")
-
-
-def format_boxes(boxes: np.ndarray, exact: bool = False) -> str:
-    """``(N, 4)`` xywh pixel boxes -> text, one ``x,y,w,h`` line per frame.
-
-    4 decimals, or with ``exact`` the shortest text that reads back as the same float64.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if exact:
-        return "".join(f"{x!r},{y!r},{w!r},{h!r}\n" for x, y, w, h in boxes.tolist())
-    return "".join(f"{x:.4f},{y:.4f},{w:.4f},{h:.4f}\n" for x, y, w, h in boxes)
 
 
 def format_times(times: np.ndarray) -> str:
@@ -114,62 +86,17 @@ def write_sequence_results(
     return box_path
 
 
-def _parse_rows(path: Path, name: str, columns: int | None) -> list[list[float]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{name}: result file {path} is not text: {exc}") from exc
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    rows = []
-    for line_no, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            raise ValueError(f"{name}: empty line {line_no} in result file {path}")
-        fields = stripped.replace(",", " ").replace("\t", " ").split()
-        try:
-            values = [float(v) for v in fields]
-        except ValueError as exc:
-            raise ValueError(f"{name}: line {line_no} of {path} is not numeric: {stripped!r}") from exc
-        if columns is not None and len(values) != columns:
-            raise ValueError(
-                f"{name}: line {line_no} of {path} has {len(values)} values, expected {columns} (x,y,w,h)"
-            )
-        rows.append(values)
-    return rows
-
-
-def read_boxes(path: str | Path, num_frames: int | None = None, name: str | None = None) -> np.ndarray:
-    """Read an ``x,y,w,h`` result file (comma, tab or space separated) as ``(N, 4)`` float64 pixels.
-
-    Raises:
-        FileNotFoundError: missing file (message names the sequence).
-        ValueError: malformed line, or ``num_frames`` given and the line count differs.
-    """
-    path = Path(path)
-    name = name or path.stem
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: result file not found: {path}")
-    rows = _parse_rows(path, name, columns=4)
-    if num_frames is not None and len(rows) != num_frames:
-        raise ValueError(
-            f"{name}: result file {path} has {len(rows)} lines, expected {num_frames} (one per frame)"
-        )
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-
-
 def read_times(path: str | Path, num_frames: int | None = None, name: str | None = None) -> np.ndarray:
     """Read a per-frame time file (seconds; first column if there are several repetitions).
 
     Raises:
-        FileNotFoundError / ValueError: as :func:`read_boxes`.
+        FileNotFoundError / ValueError: as :func:`~modeling_lorat.io_utils.read_result_boxes`.
     """
     path = Path(path)
     name = name or path.stem
     if not path.is_file():
         raise FileNotFoundError(f"{name}: time file not found: {path}")
-    rows = _parse_rows(path, name, columns=None)
+    rows = read_number_rows(path, None, label=name)
     if num_frames is not None and len(rows) != num_frames:
         raise ValueError(f"{name}: time file {path} has {len(rows)} lines, expected {num_frames}")
     return np.asarray([r[0] for r in rows], dtype=np.float64)
@@ -257,7 +184,7 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
         return []
     removed = []
     for path in sorted(folder.rglob(f"*{TEMP_SUFFIX}")):
-        if path.is_file() and _TEMP_NAME.match(path.name):
+        if path.is_file() and is_atomic_temp_name(path.name):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
