@@ -1,4 +1,4 @@
-"""`lorat` command line: ``lorat {track,evaluate,plot,package-submission,convert,push,demo,vot-server,vot-setup} ...``.
+"""`lorat` command line: ``lorat {track,evaluate,plot,package-submission,convert,export,push,demo,vot-server,vot-setup} ...``.
 
 Each sub-command lives in ``modeling_lorat/commands/<name>.py`` exposing ``add_parser(subparsers)``
 and ``run(args) -> int``. Building the parser imports every command module, so they keep heavy imports
@@ -19,6 +19,7 @@ COMMANDS = {
     "plot": "plot",
     "package-submission": "submission",
     "convert": "convert",
+    "export": "export",
     "push": "push",
     "demo": "demo",
     "vot-server": "vot",
