@@ -1,4 +1,8 @@
-"""`LoratTracker`: per-sequence tracking state and batched stepping (no I/O).
+"""`LoratTracker`: the batched tracking step on per-sequence states (no I/O).
+
+The tracker holds the model and runs :meth:`LoratTracker.step` on a list of :class:`TrackerState`; the
+states of the sequences being tracked live in a :class:`~modeling_lorat.tracking_session.LoratTrackingSession`
+(``tracker.new_session()``), which ``init``/``track``, the pipeline and the benchmark runner all use.
 
 Follows the official LoRAT tracker: template cropped once on the first frame (area factor 2, never
 updated); every next frame a search region around the previous box (enlarged to the minimum object
@@ -10,24 +14,35 @@ mapped back to the frame and clipped; the next crop uses it unless it is empty/o
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
-from .box_ops import clip_xyxy, is_valid_xyxy, xywh_to_xyxy, xyxy_to_xywh
+from .box_ops import is_valid_xyxy, xywh_to_xyxy, xyxy_to_xywh
 from .cropping import HostStaging
 from .cuda_graphs import CudaGraphRunner
-from .image_processing_lorat import LoratImageProcessor, to_chw_float, validate_box_xywh
+from .image_processing_lorat import (  # noqa: F401  (hann_window_2d, select_peak: public here too)
+    LoratImageProcessor,
+    crop_info_row,
+    hann_window_2d,
+    select_peak,
+    to_chw_float,
+    validate_box_xywh,
+)
+from .tracking_session import LoratTrackingSession, TrackResult
 
-
-class TrackResult(NamedTuple):
-    """One frame's prediction: ``box_xywh`` float64 pixels (clipped to the frame) and ``score`` in [0, 1]."""
-
-    box_xywh: np.ndarray
-    score: float
+__all__ = [
+    "LoratTracker",
+    "LoratTrackingSession",
+    "TrackResult",
+    "TrackerState",
+    "hann_window_2d",
+    "select_peak",
+]
 
 
 @dataclass
@@ -40,27 +55,6 @@ class TrackerState:
     box_xyxy: np.ndarray  # last box used to centre the search crop, frame pixels
     frame_size: tuple[int, int]  # (W, H)
     frame_index: int = 0
-
-
-def hann_window_2d(size: int) -> torch.Tensor:
-    """Symmetric ``(size, size)`` Hann window (outer product of ``torch.hann_window(periodic=False)``)."""
-    window = torch.hann_window(size, periodic=False, dtype=torch.float32)
-    return torch.outer(window, window)
-
-
-def select_peak(
-    score_logits: torch.Tensor, window: torch.Tensor, penalty: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Peak cell per sample: ``argmax(sigmoid(s) * (1 - p) + window * p)``.
-
-    Returns ``(flat_index (B,), confidence (B,))`` with the confidence the un-penalised sigmoid score.
-    """
-    scores = score_logits.float().sigmoid().flatten(1)
-    if penalty > 0:
-        index = (scores * (1 - penalty) + window.flatten()[None] * penalty).argmax(dim=1)
-    else:
-        index = scores.argmax(dim=1)
-    return index, scores.gather(1, index[:, None]).squeeze(1)
 
 
 class LoratTracker:
@@ -79,6 +73,10 @@ class LoratTracker:
     Per step the frames' search regions are cropped on the device (a host frame sends only the region
     it needs), one batched forward picks each sequence's peak, and one device-to-host copy brings back
     the boxes and scores.
+
+    API: :meth:`init` + :meth:`track` track one sequence (the tracker's own session); :meth:`new_session`
+    tracks several in lock-step (``session.add`` / ``session.step``); underneath, :meth:`new_state` and
+    :meth:`step` are the stateless batched step every driver uses.
     """
 
     def __init__(
@@ -107,14 +105,14 @@ class LoratTracker:
             self.model.fuse_for_inference()
         self.config = self.model.config
         self.processor = image_processor or LoratImageProcessor.from_config(self.config)
-        self.window = hann_window_2d(self.config.search_grid).to(self.device)
+        self.window = self.processor.hann_window(self.config.search_grid, self.device)
         self._forward = self.model
         self._infer = torch.compile(self._infer_eager) if compile else self._infer_eager
         if cuda_graphs:
             self._infer = CudaGraphRunner(self._infer, backend=_graph_backend)
         self._staging = HostStaging()
         self._batch_cache: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None
-        self._state: TrackerState | None = None
+        self._session: LoratTrackingSession | None = None
 
     @classmethod
     def from_pretrained(
@@ -151,14 +149,12 @@ class LoratTracker:
     def _infer_eager(
         self, template: torch.Tensor, search: torch.Tensor, template_mask: torch.Tensor
     ) -> torch.Tensor:
-        """Forward + peak selection on the device -> ``(B, 5)`` float32: the peak cell's normalised
-        ``x1, y1, x2, y2`` in the search crop and its confidence (static shapes, no host sync)."""
+        """Forward + the processor's peak selection on the device -> ``(B, 5)`` float32: the peak cell's
+        normalised ``x1, y1, x2, y2`` in the search crop and its confidence (static shapes, no host sync)."""
         output = self._forward(
             pixel_values_template=template, pixel_values_search=search, template_mask=template_mask
         )
-        index, confidence = select_peak(output.score_map, self.window, self.config.window_penalty)
-        boxes = output.pred_boxes.flatten(1, 2).gather(1, index[:, None, None].expand(-1, 1, 4))[:, 0]
-        return torch.cat((boxes, confidence[:, None].to(boxes.dtype)), dim=1)
+        return self.processor.select_peaks(output.score_map, output.pred_boxes, self.window)
 
     def _templates(self, states: list[TrackerState]) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked templates and masks, reused while the same sequences are stepped together."""
@@ -197,8 +193,11 @@ class LoratTracker:
             )
         )
 
-    def initialize(self, frame: Any, box_xywh: Any) -> TrackerState:
-        """Start a sequence on ``frame`` with the target box ``x, y, w, h`` (pixels)."""
+    def new_state(self, frame: Any, box_xywh: Any) -> TrackerState:
+        """The state of a new sequence starting on ``frame`` with the target box ``x, y, w, h`` (pixels).
+
+        Pass it to :meth:`step` (or use a session, :meth:`new_session`, which keeps the states for you).
+        """
         image = to_chw_float(frame).to(self.device)
         size = (int(image.shape[2]), int(image.shape[1]))
         box = validate_box_xywh(box_xywh, size)
@@ -220,7 +219,7 @@ class LoratTracker:
             return []
         size = self.processor.search_size
         searches = torch.empty((len(states), 3, size, size), dtype=self.dtype, device=self.device)
-        params = []
+        crop_info = np.empty((len(states), 6), dtype=np.float64)
         for i, (state, frame) in enumerate(zip(states, frames)):
             image = self._frame(frame)
             frame_size = self._frame_size(image)
@@ -233,26 +232,44 @@ class LoratTracker:
                 image, state.box_xyxy, state.image_mean, staging=self._staging
             )
             searches[i] = crop
-            params.append(crop_params)
+            crop_info[i] = crop_info_row(crop_params, frame_size)
         templates, masks = self._templates(states)
         peaks = self._infer(templates, searches, masks).cpu().double().numpy()  # the one device-to-host copy
         self._staging.reset()  # the read above waited for this step's uploads
+        boxes, scores = self.processor.peaks_to_frame(peaks, crop_info)  # frame boxes, clipped
         results = []
-        for state, peak, crop_params in zip(states, peaks, params):
-            frame_box = clip_xyxy(self.processor.boxes_to_frame(peak[:4], crop_params), state.frame_size)
+        for state, frame_box, score in zip(states, boxes, scores):
             if is_valid_xyxy(frame_box):
-                state.box_xyxy = frame_box
+                state.box_xyxy = frame_box.copy()
             state.frame_index += 1
-            results.append(TrackResult(xyxy_to_xywh(frame_box), float(np.float32(peak[4]))))
+            results.append(TrackResult(xyxy_to_xywh(frame_box), float(score)))
         return results
 
-    # ------------------------------------------------------------------ single-sequence API
+    # ------------------------------------------------------------------ sessions
+    def new_session(self) -> LoratTrackingSession:
+        """A :class:`~modeling_lorat.tracking_session.LoratTrackingSession` on this tracker: ``add`` sequences
+        (frame 0 + box), ``step`` them together (one batched forward), ``remove`` them when they end."""
+        return LoratTrackingSession(self)
+
     def init(self, frame: Any, box_xywh: Any) -> None:
-        """Start tracking one sequence (see :meth:`initialize`)."""
-        self._state = self.initialize(frame, box_xywh)
+        """Start tracking one sequence on ``frame`` with the box ``x, y, w, h`` (pixels); replaces the
+        sequence of an earlier ``init``. Then call :meth:`track` on each next frame."""
+        session = self.new_session()
+        session.add(0, frame, box_xywh)
+        self._session = session
 
     def track(self, frame: Any) -> TrackResult:
         """Track the sequence started with :meth:`init` on the next frame -> ``(box_xywh, score)``."""
-        if self._state is None:
+        if self._session is None:
             raise RuntimeError("call init(frame, box) before track(frame)")
-        return self.step([self._state], [frame])[0]
+        return self._session.step({0: frame})[0]
+
+    def initialize(self, frame: Any, box_xywh: Any) -> TrackerState:
+        """Deprecated name of :meth:`new_state` (it returns a state and does not start :meth:`track`)."""
+        warnings.warn(
+            "LoratTracker.initialize(frame, box) is deprecated: use new_state(frame, box) for a state to "
+            "pass to step(), init(frame, box) + track(frame) for one sequence, or new_session() for several",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.new_state(frame, box_xywh)

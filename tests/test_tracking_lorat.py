@@ -107,7 +107,7 @@ def oracle_tracker(truth):
 def test_oracle_follows_moving_square_exactly():
     truth = [np.array([20.0 + 3.5 * i, 30.0 + 1.25 * i, 24.0, 18.0]) for i in range(25)]
     tracker, oracle = oracle_tracker(truth)
-    state = tracker.initialize(square_frame(truth[0]), truth[0])
+    state = tracker.new_state(square_frame(truth[0]), truth[0])
     template, mask = state.template.clone(), state.template_mask.clone()
     for i in range(1, len(truth)):
         previous = state.box_xyxy.copy()
@@ -125,7 +125,7 @@ def test_target_leaving_the_frame_is_clipped_and_tracking_continues():
     size = (160, 120)
     truth = [np.array([100.0 + 15 * i, 50.0, 30.0, 20.0]) for i in range(8)]  # exits on the right
     tracker, _ = oracle_tracker(truth)
-    state = tracker.initialize(square_frame(truth[0], size), truth[0])
+    state = tracker.new_state(square_frame(truth[0], size), truth[0])
     for i in range(1, len(truth)):
         x, y, w, h = tracker.step([state], [square_frame(truth[i], size)])[0].box_xywh
         assert 0 <= x <= size[0] and 0 <= y <= size[1] and x + w <= size[0] + 1e-9 and w >= 0 and h >= 0
@@ -142,8 +142,8 @@ def test_batched_step_equals_sequential(tracker):
     sizes = [(160, 120), (96, 200), (300, 90)]
     boxes = [(30, 40, 25, 20), (20, 60, 30, 40), (150, 30, 40, 25)]
     videos = [[rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)] for w, h in sizes]
-    batched = [tracker.initialize(v[0], b) for v, b in zip(videos, boxes)]
-    single = [tracker.initialize(v[0], b) for v, b in zip(videos, boxes)]
+    batched = [tracker.new_state(v[0], b) for v, b in zip(videos, boxes)]
+    single = [tracker.new_state(v[0], b) for v, b in zip(videos, boxes)]
     for t in range(1, 4):
         together = tracker.step(batched, [v[t] for v in videos])
         apart = [tracker.step([s], [v[t]])[0] for s, v in zip(single, videos)]
@@ -171,11 +171,11 @@ def test_batched_step_equals_sequential(tracker):
 )
 def test_bad_boxes(tracker, box, match):
     with pytest.raises(ValueError, match=match):
-        tracker.initialize(np.zeros((100, 150, 3), np.uint8), box)
+        tracker.new_state(np.zeros((100, 150, 3), np.uint8), box)
 
 
 def test_frames_of_changing_size(tracker):
-    state = tracker.initialize(np.zeros((100, 150, 3), np.uint8), (10, 10, 20, 20))
+    state = tracker.new_state(np.zeros((100, 150, 3), np.uint8), (10, 10, 20, 20))
     tracker.step([state], [np.zeros((100, 150, 3), np.uint8)])
     with pytest.raises(ValueError, match="frame size changed .* at frame 2"):
         tracker.step([state], [np.zeros((101, 150, 3), np.uint8)])
