@@ -69,3 +69,8 @@ def test_parse_box():
     assert parse_box(" 1.5, 2,3,4 ") == (1.5, 2.0, 3.0, 4.0)
     with pytest.raises(ValueError, match="4 comma-separated"):
         parse_box("1 2 3 4")
+    # the numbers are checked by the one first-box validator the tracker and the pipeline use too
+    with pytest.raises(ValueError, match=r"^--box '1,2,0,4': box width and height must be positive; got w=0"):
+        parse_box("1,2,0,4")
+    with pytest.raises(ValueError, match=r"^--box '1,nan,3,4': box has non-finite values"):
+        parse_box("1,nan,3,4")

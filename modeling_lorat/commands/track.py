@@ -7,7 +7,6 @@ Writes an annotated video (``--output``) and/or a benchmark-format result file (
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,8 @@ DTYPES = ("float32", "float16", "bfloat16")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    """Parse ``"x,y,w,h"`` (pixels; exactly 4 finite numbers, positive w and h) -> tuple of floats."""
+    """Parse ``"x,y,w,h"`` (pixels: 4 comma-separated numbers) -> a tuple of floats checked like every first
+    box (:func:`~modeling_lorat.image_processing_lorat.validate_box_xywh`: finite, positive w and h)."""
     parts = [p.strip() for p in str(text).split(",")]
     if len(parts) != 4:
         raise ValueError(f"--box must be 4 comma-separated numbers x,y,w,h; got {text!r}")
@@ -24,10 +24,12 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         values = tuple(float(p) for p in parts)
     except ValueError:
         raise ValueError(f"--box must be 4 comma-separated numbers x,y,w,h; got {text!r}") from None
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"--box values must be finite; got {text!r}")
-    if values[2] <= 0 or values[3] <= 0:
-        raise ValueError(f"--box width and height must be positive; got {text!r}")
+    from ..image_processing_lorat import validate_box_xywh
+
+    try:
+        validate_box_xywh(values)
+    except ValueError as exc:
+        raise ValueError(f"--box {text!r}: {exc}") from None
     return values  # type: ignore[return-value]
 
 
@@ -132,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..loading_utils import resolve_device
-    from ..pipeline_lorat import iter_track
     from ..tracking_lorat import LoratTracker
+    from ..tracking_session import iter_track
     from ..video_io import AnnotatedVideoWriter, TruncatedVideoWarning, open_frames, write_results_txt
 
     _check_model_path(args.model)  # "no such folder" / offline: before anything slow
