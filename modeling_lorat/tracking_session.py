@@ -10,8 +10,9 @@ hashable id; the tracker is the stateless part that runs the batched step on a l
 ``batch_size`` videos in one session, fetches each one's next frame (in threads when asked), advances
 them all with ONE batched ``tracker.step`` per round, and starts queued videos as others end.
 
-Nothing here imports torch; any object with ``new_state(frame, box) -> state`` and
-``step(states, frames) -> [result with .box_xywh, .score]`` can be driven (``LoratTracker`` has both).
+Nothing here imports torch; any object with ``new_state(frame, box) -> state`` (or the older name
+``initialize``) and ``step(states, frames) -> [result with .box_xywh, .score]`` can be driven
+(``LoratTracker`` has both).
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ class LoratTrackingSession:
         """
         if key in self.states:
             raise ValueError(f"sequence {key!r} is already in the session; remove it first")
-        self.states[key] = self.tracker.new_state(frame, box_xywh)
+        new_state = getattr(self.tracker, "new_state", None)
+        if new_state is None:  # trackers written for the older protocol name
+            new_state = self.tracker.initialize
+        self.states[key] = new_state(frame, box_xywh)
         self.frame_indices[key] = 0
         return TrackResult(np.asarray(box_xywh, dtype=np.float64).reshape(4).copy(), 1.0)
 

@@ -22,6 +22,7 @@ from modeling_lorat.evaluation.runner import (
     shard_sequences,
     write_summary,
 )
+from modeling_lorat.evaluation.summary import read_summary
 
 
 class Result(NamedTuple):
@@ -36,7 +37,7 @@ class FakeTracker:
         self.initialized: list[tuple[float, ...]] = []
         self.batches: list[int] = []
 
-    def initialize(self, frame: np.ndarray, box_xywh: np.ndarray) -> dict:
+    def new_state(self, frame: np.ndarray, box_xywh: np.ndarray) -> dict:
         assert frame.dtype == np.uint8 and frame.ndim == 3
         self.initialized.append(tuple(box_xywh))
         return {"box": np.asarray(box_xywh, dtype=float)}
@@ -126,7 +127,7 @@ def test_bad_sequences_are_skipped_with_reasons(tmp_path):
     assert set(summary["skipped"]) == {"missing_frame", "nan_first"}
     assert "cannot load frame 3" in summary["skipped"]["missing_frame"]
     assert "frame not found" in summary["skipped"]["missing_frame"]
-    assert "not finite" in summary["skipped"]["nan_first"]
+    assert summary["skipped"]["nan_first"].startswith("first ground-truth box has non-finite values: [nan")
     assert list(summary["per_sequence"]) == ["seq2"]
     assert not (tmp_path / "run" / "results" / "missing_frame.txt").exists()
     assert summary["errors"] == {}
@@ -348,3 +349,31 @@ def test_lasot_result_files_are_one_based_like_the_toolkit(tmp_path):
         seq.dataset = "lasot_ext"
     shifted = compute_dataset_metrics("lasot", sequences, tmp_path / "results")
     assert shifted["metrics"]["success_auc"] < summary["metrics"]["success_auc"]
+
+
+def test_trackers_with_the_older_initialize_name_still_run_and_summary_reads_back(tmp_path):
+    class OldStyle:
+        def __init__(self) -> None:
+            self.inner = FakeTracker()
+
+        def initialize(self, frame, box_xywh):
+            return self.inner.new_state(frame, box_xywh)
+
+        def step(self, states, frames):
+            return self.inner.step(states, frames)
+
+    sequences = [make_sequence(i, 4) for i in range(3)]
+    _, summary = run(tmp_path, sequences, tracker=OldStyle(), batch_size=2)
+    assert summary["skipped"] == {} and summary["metrics"]["precision"] == 1.0
+    write_summary(tmp_path, {"dataset": "otb", **summary})
+    assert (
+        read_summary(tmp_path)["metrics"]
+        == summary["metrics"]
+        == read_summary(tmp_path / "summary.json")["metrics"]
+    )
+    with pytest.raises(FileNotFoundError, match=r"^evaluation summary not found: .*nope$"):
+        read_summary(tmp_path / "nope")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "summary.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="an evaluation summary is a JSON object, got list"):
+        read_summary(tmp_path / "bad")

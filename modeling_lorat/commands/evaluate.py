@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data import get_dataset
     from ..data.readers import DEFAULT_SPLITS
     from ..evaluation.plots import compare_result_dirs
-    from ..evaluation.runner import accelerate_state, evaluate_tracker, write_summary
+    from ..evaluation.runner import evaluate_tracker
+    from ..evaluation.sharding import accelerate_state
+    from ..evaluation.summary import write_summary
     from ..tracking_lorat import LoratTracker
 
     dataset = args.dataset.lower().replace("-", "_")

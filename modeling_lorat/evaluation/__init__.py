@@ -1,7 +1,18 @@
-"""Benchmark evaluation: official-toolkit metrics, result files, batched runner, plots, submissions.
+"""Benchmark evaluation, split like pytracking's ``analysis/`` and running code.
 
-Boxes are ``x, y, w, h`` pixels everywhere; scores are fractions in [0, 1].
+Analysis (no tracker, no model): :mod:`.metrics` (official-toolkit metrics), :mod:`.protocols` (named
+evaluation protocols), :mod:`.results_io` (result files), :mod:`.scoring` (scoring result folders),
+:mod:`.summary` (``summary.json``), :mod:`.plots` and :mod:`.submission`.
+Running: :mod:`.runner` (batched, resumable tracking of a benchmark) and :mod:`.sharding` (processes).
+
+Boxes are ``x, y, w, h`` pixels everywhere; scores are fractions in [0, 1]. Names of the scoring and
+running modules are loaded on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .metrics import (
     CENTER_THRESHOLDS,
@@ -17,7 +28,14 @@ from .metrics import (
     ope_sequence_errors,
 )
 from .results_io import read_sequence_results, resolve_results_dir, write_sequence_results
-from .runner import compute_dataset_metrics, evaluate_tracker, shard_sequences, write_summary
+
+_LAZY = {
+    "compute_dataset_metrics": "scoring",
+    "read_summary": "summary",
+    "write_summary": "summary",
+    "evaluate_tracker": "runner",
+    "shard_sequences": "sharding",
+}
 
 __all__ = [
     "CENTER_THRESHOLDS",
@@ -34,8 +52,15 @@ __all__ = [
     "ope_sequence_curves",
     "ope_sequence_errors",
     "read_sequence_results",
+    "read_summary",
     "resolve_results_dir",
     "shard_sequences",
     "write_sequence_results",
     "write_summary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

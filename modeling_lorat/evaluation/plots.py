@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sequence import TrackingSequence
+from ..io_utils import atomic_write_bytes, atomic_write_text
 from .protocols import DEFAULT_PROTOCOL
-from .results_io import atomic_write_bytes, atomic_write_text, resolve_results_dir
-from .runner import compute_dataset_metrics
+from .results_io import resolve_results_dir
+from .scoring import compute_dataset_metrics
 
 # LaSOT's 14 attributes (abbreviation -> full name), as in the LaSOT paper.
 LASOT_ATTRIBUTES = {
