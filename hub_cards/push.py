@@ -5,12 +5,15 @@ Forms (see ``hub_cards/__init__.py`` for the repository naming scheme):
 * ``"adapter"``: ``adapter_config.json`` + ``adapter_model.safetensors`` (LoRA, token-type embeddings,
   head) + ``config.json`` whose ``backbone_name_or_path`` names the DINOv2 backbone, so
   ``LoratForTracking.from_pretrained("USER/lorat-b-224-adapter")`` rebuilds base + adapter.
-* ``"merged"``: LoRA folded into the Linear weights; ``config.json`` + ``model.safetensors`` + the
-  ``auto_map`` modeling code; loads with no peft.
+* ``"merged"``: LoRA folded into the Linear weights; ``config.json`` + ``model.safetensors``; loads
+  with no peft.
 * ``"full"``: the same files as ``"merged"`` (the architecture doc's name for a complete checkpoint); a
   model that still has LoRA layers is merged first.
 
-Every form also gets ``preprocessor_config.json`` and a model card (``README.md``).
+Every form also gets ``preprocessor_config.json``, a model card (``README.md``) and the Python files that
+load it without this package (``trust_remote_code=True``): ``config.json`` names them in its ``auto_map``
+(config, model, image processor) and ``custom_pipelines`` (the ``"single-object-tracking"`` pipeline),
+``preprocessor_config.json`` in its ``auto_map`` (see `LoratConfig.save_pretrained`).
 """
 
 from __future__ import annotations
@@ -45,19 +48,20 @@ def _is_peft(model: Any) -> bool:
 
 
 def _save_processor(source_dir: Path | None, config: Any, out_dir: Path) -> None:
+    """``preprocessor_config.json`` (the source folder's settings, else the config's) with its code."""
     from modeling_lorat.image_processing_lorat import LoratImageProcessor
 
     source = source_dir / "preprocessor_config.json" if source_dir else None
     if source is not None and source.is_file():
-        if source.resolve() != (out_dir / source.name).resolve():
-            shutil.copy2(source, out_dir / source.name)
+        processor = LoratImageProcessor.from_pretrained(str(source_dir))
     else:
-        LoratImageProcessor.from_config(config).save_pretrained(out_dir)
+        processor = LoratImageProcessor.from_config(config)
+    processor.save_pretrained(out_dir)
 
 
 def _save_adapter(peft_model: Any, out_dir: Path, backbone_name_or_path: str | None) -> Any:
-    """Adapter weights + config naming the backbone + auto_map code; returns the saved config."""
-    from transformers.dynamic_module_utils import custom_object_save
+    """Adapter weights + config naming the backbone + the shipped code; returns the saved config."""
+    from modeling_lorat.lora import save_adapter
 
     base = peft_model.get_base_model()
     config = copy.deepcopy(base.config)
@@ -68,19 +72,23 @@ def _save_adapter(peft_model: Any, out_dir: Path, backbone_name_or_path: str | N
             "the adapter form needs the base backbone's id in config.json: the model's config has no "
             "backbone_name_or_path; pass backbone_name_or_path='facebook/dinov2-base' (or --base-model)"
         )
-    peft_model.save_pretrained(str(out_dir), safe_serialization=True)
-    if getattr(base, "_auto_class", None) is not None:
-        custom_object_save(base, out_dir, config=config)
-    config.save_pretrained(out_dir)
+    save_adapter(peft_model, out_dir, config)
     return config
 
 
 def _set_backbone_id(out_dir: Path, config: Any, backbone_name_or_path: str) -> None:
-    """Record ``backbone_name_or_path`` in ``out_dir/config.json`` and in ``config``."""
-    path = out_dir / "config.json"
-    data = json.loads(path.read_text())
-    data["backbone_name_or_path"] = str(backbone_name_or_path)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Record ``backbone_name_or_path`` in ``out_dir/config.json`` (and, for an adapter, as peft's
+    ``base_model_name_or_path`` in ``adapter_config.json``) and in ``config``."""
+    for name, key in (
+        ("config.json", "backbone_name_or_path"),
+        ("adapter_config.json", "base_model_name_or_path"),
+    ):
+        path = out_dir / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        data[key] = str(backbone_name_or_path)
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     config.backbone_name_or_path = str(backbone_name_or_path)
 
 
@@ -114,12 +122,14 @@ def _export_from_dir(source: Path, out_dir: Path, form: str, backbone_name_or_pa
             shutil.copy2(source / name, out_dir / name)
     config = LoratConfig.from_pretrained(str(out_dir))
     if backbone_name_or_path:
-        _set_backbone_id(out_dir, config, backbone_name_or_path)
+        config.backbone_name_or_path = str(backbone_name_or_path)
     if not config.backbone_name_or_path:
         raise ValueError(
             f"{source}/config.json has no backbone_name_or_path; pass backbone_name_or_path (--base-model) "
             "with the DINOv2 id the adapter was trained on"
         )
+    config.save_pretrained(out_dir)  # with the code of this version (older folders may lack some)
+    _set_backbone_id(out_dir, config, config.backbone_name_or_path)
     return config
 
 
@@ -191,8 +201,9 @@ def export_checkpoint(
 
 # ---------------------------------------------------------------------------------------------- push
 def auto_map_code_files(folder: str | os.PathLike) -> list[str]:
-    """Python files the ``auto_map`` entries of ``config.json`` / ``preprocessor_config.json`` need
-    (their modules and, transitively, their relative imports), as names in ``folder``."""
+    """Python files the ``auto_map`` entries of ``config.json`` / ``preprocessor_config.json`` and the
+    ``custom_pipelines`` of ``config.json`` need (their modules and, transitively, their relative
+    imports), as names in ``folder``."""
     from transformers.dynamic_module_utils import get_relative_import_files
 
     folder = Path(folder)
@@ -201,8 +212,10 @@ def auto_map_code_files(folder: str | os.PathLike) -> list[str]:
         path = folder / name
         if not path.is_file():
             continue
-        auto_map = json.loads(path.read_text()).get("auto_map") or {}
-        for reference in auto_map.values():
+        data = json.loads(path.read_text())
+        references = list((data.get("auto_map") or {}).values())
+        references += [task.get("impl") for task in (data.get("custom_pipelines") or {}).values()]
+        for reference in references:
             for ref in reference if isinstance(reference, (list, tuple)) else [reference]:
                 if ref:
                     modules.add(ref.split("--")[-1].rsplit(".", 1)[0])

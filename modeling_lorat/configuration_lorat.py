@@ -1,7 +1,18 @@
-"""`LoratConfig`: the single source of truth for a LoRAT tracker, plus official presets."""
+"""`LoratConfig`: the single source of truth for a LoRAT tracker, plus official presets.
+
+A saved config is self-contained for users without this package: :meth:`LoratConfig.save_pretrained`
+writes the Python files of the config, the model, the image processor and the
+``"single-object-tracking"`` pipeline next to ``config.json`` and names them in its ``auto_map`` and
+``custom_pipelines``, so ``AutoModel`` / ``AutoImageProcessor`` / ``pipeline(...)`` load the folder with
+``trust_remote_code=True``.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 from transformers import Dinov2Config, PretrainedConfig
@@ -25,6 +36,34 @@ _BACKBONE_IDS = {
     "l": "facebook/dinov2-large",
     "g": "facebook/dinov2-giant",
 }
+#: Crop, normalisation and post-processing settings shared by `LoratConfig`, `LoratImageProcessor` and
+#: the training transform (the values of the *-224 presets). The processor reads them from the config.
+PROCESSING_DEFAULTS: dict[str, Any] = dict(
+    template_size=112,
+    search_size=224,
+    template_area_factor=2.0,
+    search_area_factor=4.0,
+    min_object_size=10.0,
+    window_penalty=0.45,
+    patch_size=14,
+    image_mean=(0.485, 0.456, 0.406),
+    image_std=(0.229, 0.224, 0.225),
+)
+
+#: The pipeline task and its implementation, as ``custom_pipelines`` of a saved ``config.json`` names it.
+PIPELINE_TASK = "single-object-tracking"
+CUSTOM_PIPELINE = {
+    "impl": "pipeline_lorat.SingleObjectTrackingPipeline",
+    "pt": ["AutoModel"],
+    "type": "image",
+}
+#: ``auto_map`` entries of a saved ``config.json``: Auto class -> ``module.Class`` shipped next to it.
+AUTO_MAP = {
+    "AutoConfig": "configuration_lorat.LoratConfig",
+    "AutoModel": "modeling_lorat.LoratForTracking",
+    "AutoImageProcessor": "image_processing_lorat.LoratImageProcessor",
+}
+
 # search size -> (template px, search px, search area factor)
 _RESOLUTIONS = {224: (112, 224, 4.0), 378: (196, 378, 5.0)}
 
@@ -72,12 +111,12 @@ class LoratConfig(PretrainedConfig):
         self,
         backbone_config: Dinov2Config | dict | None = None,
         backbone_name_or_path: str | None = None,
-        template_size: int = 112,
-        search_size: int = 224,
-        template_area_factor: float = 2.0,
-        search_area_factor: float = 4.0,
-        min_object_size: float = 10.0,
-        window_penalty: float = 0.45,
+        template_size: int = PROCESSING_DEFAULTS["template_size"],
+        search_size: int = PROCESSING_DEFAULTS["search_size"],
+        template_area_factor: float = PROCESSING_DEFAULTS["template_area_factor"],
+        search_area_factor: float = PROCESSING_DEFAULTS["search_area_factor"],
+        min_object_size: float = PROCESSING_DEFAULTS["min_object_size"],
+        window_penalty: float = PROCESSING_DEFAULTS["window_penalty"],
         lora_r: int = 64,
         lora_alpha: float = 64.0,
         lora_dropout: float = 0.0,
@@ -86,10 +125,14 @@ class LoratConfig(PretrainedConfig):
         cls_loss_weight: float = 1.0,
         box_loss_weight: float = 1.0,
         initializer_range: float = 0.02,
-        image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406),
-        image_std: tuple[float, float, float] = (0.229, 0.224, 0.225),
+        image_mean: tuple[float, float, float] = PROCESSING_DEFAULTS["image_mean"],
+        image_std: tuple[float, float, float] = PROCESSING_DEFAULTS["image_std"],
         **kwargs: Any,
     ) -> None:
+        if _pipeline_task_is_native(kwargs.get("custom_pipelines")):
+            # this package registers the task itself: a saved config's remote-code entry would make
+            # ``pipeline("single-object-tracking", model=...)`` ask for trust_remote_code
+            kwargs.pop("custom_pipelines")
         if backbone_config is None:
             backbone_config = Dinov2Config(**LORAT_PRESETS["b-224"]["backbone_config"])
         elif isinstance(backbone_config, dict):
@@ -130,6 +173,27 @@ class LoratConfig(PretrainedConfig):
         if not 0.0 <= self.window_penalty <= 1.0:
             raise ValueError(f"window_penalty must be in [0, 1], got {self.window_penalty}")
 
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any):
+        """Write ``config.json`` plus the code that loads the folder without this package (see the module
+        docstring): the files of :data:`AUTO_MAP` and of the pipeline, with their relative imports."""
+        folder = Path(save_directory)
+        if folder.is_file():
+            raise ValueError(f"save_directory {folder} is a file, expected a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        shipped = ship_remote_code(folder)
+        self.auto_map = {
+            **(getattr(self, "auto_map", None) or {}),
+            **{key: ref for key, ref in AUTO_MAP.items() if ref.split(".")[0] in shipped},
+        }
+        ship_pipeline = CUSTOM_PIPELINE["impl"].split(".")[0] in shipped
+        if ship_pipeline:
+            self.custom_pipelines = {PIPELINE_TASK: dict(CUSTOM_PIPELINE)}
+        try:
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        finally:  # only the file names the pipeline: an in-memory config keeps the native task
+            if ship_pipeline and _pipeline_task_is_native(self.custom_pipelines):
+                del self.custom_pipelines
+
     @property
     def patch_size(self) -> int:
         """ViT patch size in pixels (14 for DINOv2)."""
@@ -157,3 +221,72 @@ class LoratConfig(PretrainedConfig):
             LORAT_PRESETS[key]["backbone_config"], **overrides.get("backbone_config", {})
         )
         return cls(**kwargs)
+
+
+def remote_code_files() -> dict[str, list[Path]]:
+    """Per shipped module (``configuration_lorat``, ``modeling_lorat``, ``image_processing_lorat``,
+    ``pipeline_lorat``) the files it needs: itself and, recursively, its relative imports.
+
+    Modules absent from this folder are left out (a remote-code copy holds only what it loaded).
+    Raises ``FileNotFoundError`` when a present module imports a sibling that is missing.
+    """
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    here = Path(__file__).resolve().parent
+    modules = {ref.split(".")[0] for ref in AUTO_MAP.values()} | {CUSTOM_PIPELINE["impl"].split(".")[0]}
+    files: dict[str, list[Path]] = {}
+    for module in sorted(modules):
+        path = here / f"{module}.py"
+        if not path.is_file():
+            continue
+        needed = [path] + [Path(p) for p in get_relative_import_files(path)]
+        missing = [p.name for p in needed if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{module}.py imports {', '.join(missing)}, which is not a file next to it: code shipped with "
+                "checkpoints must import its siblings only (no sub-packages)"
+            )
+        files[module] = needed
+    return files
+
+
+def ship_remote_code(folder: str | os.PathLike) -> set[str]:
+    """Copy :func:`remote_code_files` into ``folder``; returns the names of the modules shipped."""
+    folder = Path(folder)
+    files = remote_code_files()
+    for path in sorted({p for paths in files.values() for p in paths}):
+        target = folder / path.name
+        if target.resolve() != path:
+            shutil.copyfile(path, target)
+    return set(files)
+
+
+def _pipeline_task_is_native(custom_pipelines: Any) -> bool:
+    """True when ``custom_pipelines`` names only this package's task and this package registered it
+    with transformers (so the Python process does not need the remote copy)."""
+    if not isinstance(custom_pipelines, dict) or set(custom_pipelines) != {PIPELINE_TASK}:
+        return False
+    pipelines = sys.modules.get("transformers.pipelines")
+    registry = getattr(pipelines, "PIPELINE_REGISTRY", None)
+    return registry is not None and PIPELINE_TASK in registry.supported_tasks
+
+
+def finish_package_registration() -> None:
+    """Register the package's Auto classes now if its import-time registration could not run.
+
+    ``modeling_lorat/__init__.py`` registers as soon as transformers is imported; when that import comes
+    from inside one of the modules the registration needs (e.g. ``from modeling_lorat.image_processing_lorat
+    import ...`` as the first import), that module is half-done and the registration is skipped. The
+    config, model and image-processor modules call this at their end, when they are complete. It does
+    nothing in a checkpoint's copy of this file (no package) or once registered.
+    """
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    if getattr(package, "_registered", True) is not False or not callable(getattr(package, "register", None)):
+        return
+    try:
+        package.register()
+    except ImportError:  # another of those modules is still half-done: its own call registers
+        pass
+
+
+finish_package_registration()

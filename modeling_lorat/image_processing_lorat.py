@@ -1,7 +1,17 @@
-"""`LoratImageProcessor`: SiamFC crops, normalisation, template masks and exact box mapping.
+"""`LoratImageProcessor`: the one owner of LoRAT's crop geometry and box post-processing.
 
-Boxes at this boundary are ``x, y, w, h`` in pixels of the original frame. Crops are made with
-:mod:`modeling_lorat.cropping` (the official pixel-aligned algorithm), so boxes map back exactly.
+* **Pre-processing** (``processor(images=..., boxes=...)``): SiamFC crops around boxes (``x, y, w, h``
+  pixels), normalised, with the template's foreground mask; search crops come with their ``crop_info``.
+  Crops are made with :mod:`modeling_lorat.cropping` (the official pixel-aligned algorithm), so boxes map
+  back exactly.
+* **Post-processing** (:meth:`LoratImageProcessor.post_process_tracking`): the Hann-window peak of the
+  score map (:meth:`~LoratImageProcessor.select_peaks`, tensor ops with static shapes that stay on the
+  device) and its box mapped back to the frame and clipped (:meth:`~LoratImageProcessor.peaks_to_frame`,
+  on the host).
+
+Its settings are those of the model's `LoratConfig` (:meth:`LoratImageProcessor.from_config`). This file
+and its relative imports are shipped with every checkpoint (``auto_map``), so they import only torch,
+numpy, PIL and transformers.
 """
 
 from __future__ import annotations
@@ -13,13 +23,18 @@ import torch
 from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-from .box_ops import enlarge_to_min_size, rasterize_xyxy, xywh_to_xyxy
+from .box_ops import clip_xyxy, enlarge_to_min_size, rasterize_xyxy, xywh_to_xyxy, xyxy_to_xywh
+from .configuration_lorat import PROCESSING_DEFAULTS, finish_package_registration
 from .cropping import CropParams, HostStaging, crop_image, crop_params_from_box
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN = PROCESSING_DEFAULTS["image_mean"]
+IMAGENET_STD = PROCESSING_DEFAULTS["image_std"]
+#: Columns of ``crop_info`` rows: the crop transform ``p_crop = p_frame * scale + offset`` and the frame size.
+CROP_INFO_COLUMNS = ("scale_x", "scale_y", "offset_x", "offset_y", "frame_width", "frame_height")
+MODES = ("template", "search")
 
 
+# ---------------------------------------------------------------------------------------------- inputs
 def validate_box_xywh(box: Any, frame_size: tuple[int, int] | None = None) -> np.ndarray:
     """Check a user box ``x, y, w, h`` (pixels) and return it as float64 ``(4,)``.
 
@@ -43,21 +58,119 @@ def validate_box_xywh(box: Any, frame_size: tuple[int, int] | None = None) -> np
     return arr
 
 
+_FLOAT_SLACK = 16.0  # tolerated over/undershoot of float frames, in 0–255 units
+_PIL_8BIT_MODES = (
+    "1",
+    "L",
+    "P",
+    "RGB",
+    "RGBA",
+    "RGBX",
+    "RGBa",
+    "CMYK",
+    "YCbCr",
+    "LAB",
+    "HSV",
+    "LA",
+    "La",
+    "PA",
+)
+
+
+def _scale_to_uint8(image: np.ndarray, what: str) -> np.ndarray:
+    """Numeric array of any dtype -> uint8 0–255 by the dtype's range (see :func:`to_rgb_uint8`)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * np.uint8(255)
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)  # 65535 -> 255, 257*k -> k
+    if np.issubdtype(image.dtype, np.integer):
+        low, high = (int(image.min()), int(image.max())) if image.size else (0, 0)
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{what} has {image.dtype} values in [{low}, {high}]; integer frames must be uint8 "
+                "(0–255) or uint16 (0–65535): convert with .astype(np.uint16) for 16-bit data"
+            )
+        return image.astype(np.uint8)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{what} has unsupported dtype {image.dtype}; expected uint8, uint16, bool or float")
+    image = image.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"{what} contains NaN or Inf values")
+    low, high = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+    scale = 255.0 if high <= 1.0 else 1.0  # floats are 0–1, or 0–255 when larger than 1
+    # a little overshoot (e.g. from bicubic resizing) is clipped; anything further is not an image
+    if low * scale < -_FLOAT_SLACK or high > 255.0 + _FLOAT_SLACK:
+        raise ValueError(
+            f"{what} has float values in [{low:g}, {high:g}]; float frames must be 0–1 or 0–255 "
+            "(un-normalise them first)"
+        )
+    return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """PIL image -> numpy array keeping the full bit depth (16-bit and float modes are not clipped)."""
+    if image.mode in _PIL_8BIT_MODES:
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        return array.astype(np.uint16)  # native byte order
+    if image.mode == "I" and array.size and array.min() >= 0 and 255 < array.max() <= 65535:
+        return array.astype(np.uint16)  # 32-bit mode holding 16-bit samples (older Pillow, TIFF)
+    return array
+
+
+def to_rgb_uint8(image: Any, what: str = "frame") -> np.ndarray:
+    """Any image -> contiguous ``(H, W, 3)`` uint8 RGB array.
+
+    Accepts PIL images (every mode, including 16-bit ``I;16`` and float ``F``), numpy arrays and torch
+    tensors (any device) of shape ``(H, W)``, ``(H, W, C)`` or (torch) ``(C, H, W)`` with C in 1–4:
+    grayscale is repeated to 3 channels, gray+alpha keeps the gray, RGBA drops alpha. Values are
+    scaled by their dtype's range: ``uint8`` as is; ``uint16`` (16-bit PNG/TIFF) divided by 257
+    (``65535 -> 255``); ``bool`` to 0/255; other integer dtypes must hold 0–255; floats are 0–1
+    (scaled by 255) or, when their maximum exceeds 1, 0–255 (rounded).
+
+    Raises ``ValueError`` naming ``what`` for a wrong shape, an unsupported dtype, NaN/Inf, or values
+    outside those ranges (e.g. ImageNet-normalised tensors) instead of clipping them silently.
+    """
+    if isinstance(image, Image.Image):
+        image = _pil_to_array(image)
+    elif isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        if tensor.ndim == 3 and tensor.shape[0] in (1, 2, 3, 4) and tensor.shape[-1] not in (1, 2, 3, 4):
+            tensor = tensor.permute(1, 2, 0)
+        if tensor.is_floating_point():
+            tensor = tensor.float()  # bfloat16 has no numpy twin
+        image = tensor.numpy()
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"unsupported {what} type {type(image).__name__}; expected PIL, numpy or torch")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"{what} must be (H, W), (H, W, 1-4) or (1-4, H, W); got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{what} is empty: shape {image.shape}")
+    if image.shape[2] <= 2:
+        image = np.repeat(image[:, :, :1], 3, axis=2)  # gray (+ alpha)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(_scale_to_uint8(image, what))
+
+
 def to_chw_float(image: Any) -> torch.Tensor:
     """PIL image / ``(H, W, C)`` numpy uint8 / ``(C, H, W)`` or ``(H, W, C)`` torch -> ``(3, H, W)`` float32, 0–255.
 
     Grayscale is repeated to 3 channels, RGBA drops alpha. Float inputs are taken as 0–255 unless their
     maximum is ≤ 1 (then scaled by 255). PIL images and numpy / integer torch inputs other than uint8
-    (16-bit, bool, float arrays) go through :func:`modeling_lorat.video_io.to_rgb_uint8`, which scales
-    them by their dtype and refuses NaN or out-of-range values; float tensors stay on their device.
+    (16-bit, bool, float arrays) go through :func:`to_rgb_uint8`, which scales them by their dtype and
+    refuses NaN or out-of-range values; float tensors stay on their device.
     """
     if (
         isinstance(image, Image.Image)
         or (isinstance(image, np.ndarray) and image.dtype != np.uint8)
         or (isinstance(image, torch.Tensor) and not image.is_floating_point() and image.dtype != torch.uint8)
     ):
-        from .video_io import to_rgb_uint8
-
         image = to_rgb_uint8(image)
     if isinstance(image, np.ndarray):
         if not image.flags.writeable or not image.flags.c_contiguous:
@@ -94,29 +207,122 @@ def to_chw_float(image: Any) -> torch.Tensor:
     return tensor.float().contiguous()
 
 
+def _as_list(values: Any, what: str) -> tuple[list[Any], bool]:
+    """``(items, batched)``: a list/tuple or a 4-D array/tensor is a batch, anything else one item."""
+    if isinstance(values, (list, tuple)):
+        if not values:
+            raise ValueError(f"{what} is an empty list")
+        return list(values), True
+    if isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 4:
+        return list(values), True
+    return [values], False
+
+
+def _as_boxes(boxes: Any, count: int, what: str) -> list[Any]:
+    """One box per image: ``(4,)`` for one image, ``(B, 4)`` / a list of boxes for a batch."""
+    if boxes is None:
+        raise ValueError(f"{what} are required: one box x, y, w, h (pixels) per image")
+    if isinstance(boxes, torch.Tensor):
+        boxes = boxes.detach().cpu().numpy()
+    if isinstance(boxes, np.ndarray):
+        rows = [boxes] if boxes.ndim <= 1 else list(boxes)
+    elif isinstance(boxes, (list, tuple)) and boxes and hasattr(boxes[0], "__len__"):
+        rows = list(boxes)
+    else:
+        rows = [boxes]
+    if len(rows) != count:
+        raise ValueError(f"got {count} image(s) but {len(rows)} {what}: pass one box x, y, w, h per image")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- peaks
+def hann_window_2d(size: int) -> torch.Tensor:
+    """Symmetric ``(size, size)`` Hann window (outer product of ``torch.hann_window(periodic=False)``)."""
+    window = torch.hann_window(size, periodic=False, dtype=torch.float32)
+    return torch.outer(window, window)
+
+
+def select_peak(
+    score_logits: torch.Tensor, window: torch.Tensor, penalty: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Peak cell per sample: ``argmax(sigmoid(s) * (1 - p) + window * p)``.
+
+    Returns ``(flat_index (B,), confidence (B,))`` with the confidence the un-penalised sigmoid score.
+    """
+    scores = score_logits.float().sigmoid().flatten(1)
+    if penalty > 0:
+        index = (scores * (1 - penalty) + window.flatten()[None] * penalty).argmax(dim=1)
+    else:
+        index = scores.argmax(dim=1)
+    return index, scores.gather(1, index[:, None]).squeeze(1)
+
+
+def crop_info_row(params: CropParams, frame_size: tuple[int, int]) -> np.ndarray:
+    """One ``crop_info`` row (see :data:`CROP_INFO_COLUMNS`) from a crop's parameters and frame ``(W, H)``."""
+    return np.array([*params.scale, *params.translation, *frame_size], dtype=np.float64)
+
+
+def _as_crop_info(crop_info: Any, batch: int) -> np.ndarray:
+    info = crop_info.detach().cpu().numpy() if isinstance(crop_info, torch.Tensor) else crop_info
+    info = np.asarray(info, dtype=np.float64)
+    if info.ndim == 1:
+        info = info[None]
+    if info.ndim != 2 or info.shape[1] != len(CROP_INFO_COLUMNS):
+        raise ValueError(
+            f"crop_info must be (B, {len(CROP_INFO_COLUMNS)}) ({', '.join(CROP_INFO_COLUMNS)}) as the processor "
+            f"returns it in search mode, got shape {info.shape}"
+        )
+    if info.shape[0] != batch:
+        raise ValueError(f"crop_info has {info.shape[0]} rows but the model outputs hold {batch} samples")
+    return info
+
+
+# ---------------------------------------------------------------------------------------------- processor
 class LoratImageProcessor(BaseImageProcessor):
-    r"""Crops template / search regions around boxes and normalises them for [`LoratForTracking`].
+    r"""Crops template / search regions around boxes, normalises them for [`LoratForTracking`], and maps
+    the model's outputs back to frame boxes.
+
+    Track one step without the tracker::
+
+        template = processor(images=first_frame, boxes=first_box)  # x, y, w, h pixels
+        search = processor(images=frame, boxes=previous_box, mode="search",
+                           background=template["template_image_mean"])
+        outputs = model(pixel_values_template=template["pixel_values_template"],
+                        template_mask=template["template_mask"],
+                        pixel_values_search=search["pixel_values_search"])
+        result = processor.post_process_tracking(outputs, search["crop_info"])[0]  # {"box", "score"}
+
+    or with all model inputs from one call (the search crops padded with the template frame's mean, as
+    the official tracker does): ``inputs = processor(template_images=..., template_boxes=...,
+    search_images=..., search_boxes=...)``, ``outputs = model(**inputs)``,
+    ``processor.post_process_tracking(outputs, inputs["crop_info"])``.
 
     Args:
         template_size, search_size (`int`): crop sides in pixels.
         template_area_factor, search_area_factor (`float`): context factors (2 and 4 or 5).
         min_object_size (`float`): boxes are enlarged to this size (pixels) before a search crop.
+        window_penalty (`float`): weight of the Hann window in the peak selection.
         patch_size (`int`): ViT patch size, to rasterise the template mask.
         image_mean, image_std: normalisation applied after scaling to [0, 1].
+
+    Defaults are those of :data:`~modeling_lorat.configuration_lorat.PROCESSING_DEFAULTS`; use
+    :meth:`from_config` for a model's own values.
     """
 
     model_input_names = ["pixel_values_template", "pixel_values_search", "template_mask"]
+    _auto_class = "AutoImageProcessor"  # saved folders ship this file (auto_map in preprocessor_config.json)
 
     def __init__(
         self,
-        template_size: int = 112,
-        search_size: int = 224,
-        template_area_factor: float = 2.0,
-        search_area_factor: float = 4.0,
-        min_object_size: float = 10.0,
-        patch_size: int = 14,
+        template_size: int = PROCESSING_DEFAULTS["template_size"],
+        search_size: int = PROCESSING_DEFAULTS["search_size"],
+        template_area_factor: float = PROCESSING_DEFAULTS["template_area_factor"],
+        search_area_factor: float = PROCESSING_DEFAULTS["search_area_factor"],
+        min_object_size: float = PROCESSING_DEFAULTS["min_object_size"],
+        patch_size: int = PROCESSING_DEFAULTS["patch_size"],
         image_mean: tuple[float, ...] = IMAGENET_MEAN,
         image_std: tuple[float, ...] = IMAGENET_STD,
+        window_penalty: float = PROCESSING_DEFAULTS["window_penalty"],
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,28 +334,32 @@ class LoratImageProcessor(BaseImageProcessor):
         self.patch_size = int(patch_size)
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
+        self.window_penalty = float(window_penalty)
         self._norm_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._window_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     @classmethod
     def from_config(cls, config: Any) -> LoratImageProcessor:
-        """Processor matching a `LoratConfig`."""
-        return cls(
-            template_size=config.template_size,
-            search_size=config.search_size,
-            template_area_factor=config.template_area_factor,
-            search_area_factor=config.search_area_factor,
-            min_object_size=config.min_object_size,
-            patch_size=config.patch_size,
-            image_mean=config.image_mean,
-            image_std=config.image_std,
-        )
+        """Processor with the settings of a `LoratConfig` (every key of ``PROCESSING_DEFAULTS``)."""
+        return cls(**{key: getattr(config, key) for key in PROCESSING_DEFAULTS})
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output.pop("_norm_cache", None)
+        output.pop("_window_cache", None)
         return output
 
-    # ------------------------------------------------------------------ pieces
+    @property
+    def template_grid(self) -> int:
+        """Template tokens per side (template mask side)."""
+        return self.template_size // self.patch_size
+
+    @property
+    def search_grid(self) -> int:
+        """Search tokens per side (score-map side)."""
+        return self.search_size // self.patch_size
+
+    # ------------------------------------------------------------------ crops
     def normalize_crop(self, crop: torch.Tensor) -> torch.Tensor:
         """``(..., 3, h, w)`` 0–255 -> ``(x / 255 - mean) / std``."""
         device = crop.device
@@ -162,7 +372,7 @@ class LoratImageProcessor(BaseImageProcessor):
 
     def template_mask(self, box_in_crop_xyxy: np.ndarray) -> torch.Tensor:
         """``(g, g)`` long mask, 1 on template cells covered by the box (pixels of the template crop)."""
-        grid = self.template_size // self.patch_size
+        grid = self.template_grid
         stride = self.template_size / grid
         cells = rasterize_xyxy(np.asarray(box_in_crop_xyxy, dtype=np.float64) / stride)
         cells = np.clip(cells, 0, grid)
@@ -207,45 +417,185 @@ class LoratImageProcessor(BaseImageProcessor):
             np.asarray(boxes_norm_xyxy, dtype=np.float64) * self.search_size
         )
 
-    # ------------------------------------------------------------------ HF entry point
+    # ------------------------------------------------------------------ transformers entry point
+    def __call__(self, images: Any = None, boxes: Any = None, **kwargs: Any) -> BatchFeature:
+        """See :meth:`preprocess`."""
+        return self.preprocess(images, boxes, **kwargs)
+
     def preprocess(
         self,
-        template_images: Any,
-        template_boxes: Any,
-        search_images: Any,
-        search_boxes: Any,
+        images: Any = None,
+        boxes: Any = None,
+        *,
+        mode: str = "template",
+        background: Any = None,
+        template_images: Any = None,
+        template_boxes: Any = None,
+        search_images: Any = None,
+        search_boxes: Any = None,
         return_tensors: str | None = "pt",
-        **kwargs: Any,
     ) -> BatchFeature:
-        """Batch of model inputs from frames and boxes (``x, y, w, h`` pixels).
+        """Model inputs from frames and boxes (``x, y, w, h`` pixels); one image or a list (a batch).
 
-        ``search_boxes`` are the boxes to centre the search crops on (the previous prediction when tracking).
-        Returns ``pixel_values_template``, ``pixel_values_search``, ``template_mask`` and the per-sample
-        ``search_crop_params`` (for :meth:`boxes_to_frame`).
+        Args:
+            images, boxes: frames (PIL, ``(H, W, C)`` numpy, ``(C, H, W)`` torch) and one box each.
+            mode: ``"template"``: crops around the target, returning ``pixel_values_template``,
+                ``template_mask`` and ``template_image_mean`` (each frame's mean colour, the padding of
+                later search crops). ``"search"``: crops around the previous box, returning
+                ``pixel_values_search`` and ``crop_info``.
+            background: search mode: ``(3,)`` or ``(B, 3)`` padding colour (0–255), normally the
+                template's ``template_image_mean`` (the official tracker's); default each frame's own mean.
+            template_images, template_boxes, search_images, search_boxes: instead of ``images``/``boxes``:
+                all model inputs for template/search pairs at once (search crops padded with the template
+                frame's mean), plus ``crop_info``.
+            return_tensors: ``"pt"`` (or ``None``, the same here).
+
+        ``crop_info`` is a float64 ``(B, 6)`` numpy array (:data:`CROP_INFO_COLUMNS`) for
+        :meth:`post_process_tracking`; it stays on the host when the batch is moved with ``.to()``.
         """
-        singles = not isinstance(template_images, (list, tuple))
-        if singles:
-            template_images, template_boxes = [template_images], [template_boxes]
-            search_images, search_boxes = [search_images], [search_boxes]
-        if not (len(template_images) == len(template_boxes) == len(search_images) == len(search_boxes)):
-            raise ValueError(
-                "template_images, template_boxes, search_images and search_boxes must have equal lengths"
+        pair = (template_images, template_boxes, search_images, search_boxes)
+        if any(value is not None for value in pair):
+            if images is not None or boxes is not None:
+                raise ValueError("pass either images/boxes or template_*/search_* arguments, not both")
+            if any(value is None for value in pair):
+                raise ValueError(
+                    "template_images, template_boxes, search_images and search_boxes go together"
+                )
+            template = self.preprocess(template_images, template_boxes, return_tensors=return_tensors)
+            search = self.preprocess(
+                search_images,
+                search_boxes,
+                mode="search",
+                background=template["template_image_mean"],
+                return_tensors=return_tensors,
             )
-        templates, masks, searches, params = [], [], [], []
-        for t_img, t_box, s_img, s_box in zip(template_images, template_boxes, search_images, search_boxes):
-            template = self.crop_template(t_img, t_box)
-            frame = to_chw_float(s_img)
-            box = validate_box_xywh(s_box, (frame.shape[2], frame.shape[1]))
-            crop, crop_params = self.crop_search(frame, xywh_to_xyxy(box), template["image_mean"])
-            templates.append(template["pixel_values"])
-            masks.append(template["template_mask"])
+            if len(search["crop_info"]) != len(template["template_mask"]):
+                raise ValueError(
+                    f"got {len(template['template_mask'])} template image(s) but "
+                    f"{len(search['crop_info'])} search image(s)"
+                )
+            feature = BatchFeature(
+                data={
+                    "pixel_values_template": template["pixel_values_template"],
+                    "pixel_values_search": search["pixel_values_search"],
+                    "template_mask": template["template_mask"],
+                },
+                tensor_type=return_tensors,
+            )
+            feature["crop_info"] = search["crop_info"]
+            return feature
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if images is None:
+            raise ValueError("images are required (or template_images/search_images)")
+        frames, _ = _as_list(images, "images")
+        rows = _as_boxes(boxes, len(frames), "boxes")
+        if mode == "template":
+            crops = [self.crop_template(frame, box) for frame, box in zip(frames, rows)]
+            data = {
+                "pixel_values_template": torch.stack([c["pixel_values"] for c in crops]),
+                "template_mask": torch.stack([c["template_mask"] for c in crops]),
+                "template_image_mean": torch.stack([c["image_mean"].float().cpu() for c in crops]),
+            }
+            return BatchFeature(data=data, tensor_type=return_tensors)
+        backgrounds = self._backgrounds(background, len(frames))
+        searches, info = [], []
+        for frame, box, fill in zip(frames, rows, backgrounds):
+            image = to_chw_float(frame)
+            size = (int(image.shape[2]), int(image.shape[1]))
+            checked = validate_box_xywh(box, size)
+            fill = None if fill is None else fill.to(image.device)
+            crop, params = self.crop_search(image, xywh_to_xyxy(checked), fill)
             searches.append(crop)
-            params.append(crop_params)
-        data = {
-            "pixel_values_template": torch.stack(templates),
-            "pixel_values_search": torch.stack(searches),
-            "template_mask": torch.stack(masks),
-        }
-        feature = BatchFeature(data=data, tensor_type=return_tensors)
-        feature["search_crop_params"] = params
+            info.append(crop_info_row(params, size))
+        feature = BatchFeature(
+            data={"pixel_values_search": torch.stack(searches)}, tensor_type=return_tensors
+        )
+        feature["crop_info"] = np.stack(info)
         return feature
+
+    @staticmethod
+    def _backgrounds(background: Any, count: int) -> list[torch.Tensor | None]:
+        if background is None:
+            return [None] * count
+        fill = torch.as_tensor(
+            np.asarray(background.cpu() if isinstance(background, torch.Tensor) else background)
+        )
+        fill = fill.float()
+        if fill.ndim == 1:
+            fill = fill[None].expand(count, -1)
+        if tuple(fill.shape) != (count, 3):
+            raise ValueError(
+                f"background must be (3,) or ({count}, 3) colours 0–255, got {tuple(fill.shape)}"
+            )
+        return list(fill)
+
+    # ------------------------------------------------------------------ post-processing
+    def hann_window(self, grid: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The ``(grid, grid)`` Hann window of the peak selection (default grid: the search grid), cached."""
+        grid = self.search_grid if grid is None else int(grid)
+        key = (grid, torch.device(device))
+        if key not in self._window_cache:
+            self._window_cache[key] = hann_window_2d(grid).to(key[1])
+        return self._window_cache[key]
+
+    def select_peaks(
+        self,
+        score_map: torch.Tensor,
+        pred_boxes: torch.Tensor,
+        window: torch.Tensor | None = None,
+        window_penalty: float | None = None,
+    ) -> torch.Tensor:
+        """Device part of the post-processing: ``(B, H, W)`` score logits and ``(B, H, W, 4)`` boxes ->
+        ``(B, 5)`` float32: the peak cell's box (normalised ``x1, y1, x2, y2`` in the search crop) and its
+        confidence (the un-penalised sigmoid score). Static shapes and no host sync (CUDA graphs, compile).
+        """
+        penalty = self.window_penalty if window_penalty is None else float(window_penalty)
+        if window is None:
+            window = self.hann_window(score_map.shape[-1], score_map.device)
+        index, confidence = select_peak(score_map, window, penalty)
+        boxes = pred_boxes.flatten(1, 2).gather(1, index[:, None, None].expand(-1, 1, 4))[:, 0]
+        return torch.cat((boxes, confidence[:, None].to(boxes.dtype)), dim=1)
+
+    def peaks_to_frame(self, peaks: np.ndarray, crop_info: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Host part of the post-processing: :meth:`select_peaks` rows (a numpy array) and their search
+        crops' ``crop_info`` -> frame boxes ``(B, 4)`` xyxy float64 pixels (exact inverse of the crop,
+        clipped to the frame) and scores ``(B,)``."""
+        peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 5)
+        info = _as_crop_info(crop_info, len(peaks))
+        scale, offset = info[:, 0:2], info[:, 2:4]
+        inverse_scale, inverse_offset = 1.0 / scale, -offset / scale  # CropParams.inverse()
+        boxes = peaks[:, :4] * self.search_size
+        boxes[:, 0::2] = boxes[:, 0::2] * inverse_scale[:, :1] + inverse_offset[:, :1]
+        boxes[:, 1::2] = boxes[:, 1::2] * inverse_scale[:, 1:] + inverse_offset[:, 1:]
+        boxes = clip_xyxy(boxes, (info[:, 4:5], info[:, 5:6]))
+        return boxes, peaks[:, 4].astype(np.float32).astype(np.float64)
+
+    def post_process_tracking(
+        self, outputs: Any, crop_info: Any, window_penalty: float | None = None
+    ) -> list[dict[str, torch.Tensor]]:
+        """Frame boxes and scores from [`LoratForTracking`] outputs and the search crops' ``crop_info``.
+
+        Args:
+            outputs: the model output (``score_map`` and ``pred_boxes``; a tuple from ``return_dict=False``
+                works too).
+            crop_info: ``crop_info`` of the search batch (see :meth:`preprocess`).
+            window_penalty: Hann-window weight of the peak selection (default: the processor's).
+
+        Returns:
+            one dict per sample: ``"box"`` (float64 ``x, y, w, h`` pixels, clipped to the frame; its width or
+            height is 0 when the prediction lies outside the frame) and ``"score"`` (float32, in [0, 1]).
+        """
+        if isinstance(outputs, (tuple, list)):
+            score_map, pred_boxes = outputs[0], outputs[1]
+        else:
+            score_map, pred_boxes = outputs["score_map"], outputs["pred_boxes"]
+        peaks = self.select_peaks(score_map, pred_boxes, window_penalty=window_penalty)
+        boxes, scores = self.peaks_to_frame(peaks.detach().cpu().double().numpy(), crop_info)
+        return [
+            {"box": torch.from_numpy(xyxy_to_xywh(box)), "score": torch.tensor(score, dtype=torch.float32)}
+            for box, score in zip(boxes, scores)
+        ]
+
+
+finish_package_registration()

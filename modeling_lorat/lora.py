@@ -5,6 +5,12 @@ Targets are derived from the backbone's module *types* (the ``nn.Linear`` childr
 all six projections adapted: q, k, v, attention output, FFN in and out (for SwiGLU: gate, up, down —
 giant's official single LoRA on the fused gate+up ``w12`` becomes two LoRAs; converted official weights
 share A between them, fresh training gives each its own A, +r*hidden params per layer).
+
+Saved adapters follow peft's conventions: ``adapter_config.json`` records ``base_model_name_or_path``
+(the DINOv2 backbone the frozen weights come from, ``config.backbone_name_or_path``) and an
+``init_lora_weights`` that says what was done: ``false`` (A and B random, the adapter starts as no
+identity) after the official "bert" init, ``true`` (peft's init, B = 0) otherwise; ``config.json``'s
+``lora_init`` names the exact rule.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ def lora_target_modules(model: nn.Module) -> list[str]:
 
 def build_lora_config(model: nn.Module) -> LoraConfig:
     """The peft ``LoraConfig`` for ``model``: r/alpha/dropout from ``model.config``, all six projections per
-    layer as targets, token-type embeddings and head as ``modules_to_save``."""
+    layer as targets, token-type embeddings and head as ``modules_to_save``. peft initialises the layers
+    (``init_lora_weights=True``); :func:`apply_lora` applies the official init and records the backbone."""
     cfg = model.config
     return LoraConfig(
         r=cfg.lora_r,
@@ -76,14 +83,45 @@ def init_lora_bert_(model: nn.Module, std: float = 0.02) -> None:
 def apply_lora(model: nn.Module, lora_init: str | None = None) -> PeftModel:
     """Wrap ``model`` in a ``PeftModel`` with LoRA on all six projections; asserts the result.
 
-    Trainable afterwards: LoRA A/B, token-type embeddings and head; all else frozen.
+    ``lora_init`` (default ``model.config.lora_init``): ``"bert"`` draws A and B trunc-normal after peft's
+    init and records ``init_lora_weights=False`` in the adapter config (peft's name for "A and B random");
+    ``"peft"`` keeps peft's init (B = 0, ``init_lora_weights=True``). ``base_model_name_or_path`` is the
+    config's backbone. Trainable afterwards: LoRA A/B, token-type embeddings and head; all else frozen.
     """
     config = build_lora_config(model)
     peft_model = get_peft_model(model, config)
+    record_base_model(peft_model, model.config.backbone_name_or_path)
     if (lora_init or model.config.lora_init) == "bert":
         init_lora_bert_(peft_model, model.config.initializer_range)
+        for adapter in peft_model.peft_config.values():
+            adapter.init_lora_weights = False  # what was done: A and B random, not peft's B = 0
     check_lora_coverage(peft_model)
     return peft_model
+
+
+def record_base_model(peft_model: PeftModel, backbone_name_or_path: str | None) -> None:
+    """Set ``base_model_name_or_path`` of every adapter config to the backbone id (peft leaves it ``None``
+    for a model built from a config: ``LoratForTracking.from_backbone(...)`` has no name of its own)."""
+    for adapter in peft_model.peft_config.values():
+        adapter.base_model_name_or_path = str(backbone_name_or_path) if backbone_name_or_path else None
+
+
+def save_adapter(
+    peft_model: PeftModel, folder: str | os.PathLike, config: Any, state_dict: dict | None = None
+) -> Path:
+    """Write an adapter checkpoint: ``adapter_config.json`` + ``adapter_model.safetensors`` (peft) and
+    ``config.json`` with the shipped code (`LoratConfig.save_pretrained`), ``base_model_name_or_path`` =
+    ``config.backbone_name_or_path``. ``state_dict``: gathered weights of a sharded model. peft's
+    placeholder ``README.md`` is not written."""
+    folder = Path(folder)
+    readme = folder / "README.md"
+    had_readme = readme.exists()
+    record_base_model(peft_model, config.backbone_name_or_path)
+    peft_model.save_pretrained(str(folder), state_dict=state_dict, safe_serialization=True)
+    if not had_readme:
+        readme.unlink(missing_ok=True)
+    config.save_pretrained(folder)
+    return folder
 
 
 def check_lora_coverage(model: nn.Module) -> None:

@@ -11,13 +11,21 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import Dinov2Model, PreTrainedModel
 from transformers import initialization as init
-from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings, Dinov2LayerScale
+from transformers.models.dinov2.modeling_dinov2 import (
+    Dinov2Attention,
+    Dinov2Embeddings,
+    Dinov2Layer,
+    Dinov2LayerScale,
+)
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
-from .configuration_lorat import LoratConfig
+from .configuration_lorat import LoratConfig, finish_package_registration
 from .loss_lorat import lorat_loss
 
 TEMPLATE_BACKGROUND, TEMPLATE_FOREGROUND, SEARCH_REGION = 0, 1, 2
+#: Entries of `LoratImageProcessor` outputs that are not model inputs; ``model(**processor(...))`` drops them.
+PROCESSOR_ONLY_KEYS = ("crop_info", "template_image_mean")
 
 
 @dataclass
@@ -30,6 +38,11 @@ class LoratTrackingOutput(ModelOutput):
         score_map: ``(B, Hs, Ws)`` float32 classification logits on the search grid.
         pred_boxes: ``(B, Hs, Ws, 4)`` float32 boxes, normalised ``x1, y1, x2, y2`` in the search crop.
         last_hidden_state: ``(B, Hs*Ws, C)`` search tokens after the final layer norm.
+        hidden_states: with ``output_hidden_states``: the joint sequence ``(B, Ht*Wt + Hs*Ws, C)``
+            (template tokens first) entering the first layer and leaving each layer (before the final norm):
+            ``num_hidden_layers + 1`` tensors.
+        attentions: with ``output_attentions`` (``attn_implementation="eager"``): each layer's attention
+            weights ``(B, heads, N, N)`` over the joint sequence.
     """
 
     loss: torch.Tensor | None = None
@@ -37,6 +50,8 @@ class LoratTrackingOutput(ModelOutput):
     score_map: torch.Tensor | None = None
     pred_boxes: torch.Tensor | None = None
     last_hidden_state: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 def interpolate_position_embeddings(pos: torch.Tensor, grid: int) -> torch.Tensor:
@@ -135,6 +150,10 @@ class LoratPreTrainedModel(PreTrainedModel):
 
     config_class = LoratConfig
     config: LoratConfig
+    # There is no base LoRAT model: the prefix names none of this class's attributes, as Dinov2Model's
+    # "dinov2" does. It cannot be "backbone": transformers' loader strips/adds the base-model prefix per key
+    # whenever the other form exists in the model, and LoRAT's own "embeddings.position_embeddings" is the
+    # stripped form of the backbone's "backbone.embeddings.position_embeddings", so the two would be swapped.
     base_model_prefix = "lorat"
     main_input_name = "pixel_values_search"
     input_modalities = ("image",)
@@ -144,6 +163,9 @@ class LoratPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    _can_compile_fullgraph = True
+    # recorded by the backbone encoder's ``capture_outputs`` and returned in `LoratTrackingOutput`
+    _can_record_outputs = {"hidden_states": Dinov2Layer, "attentions": Dinov2Attention}
 
     @property
     def is_gradient_checkpointing(self) -> bool:
@@ -317,13 +339,33 @@ class LoratForTracking(LoratPreTrainedModel):
             if ((mask < 0) | (mask > 1)).any():
                 raise ValueError("template_mask values must be 0 (background) or 1 (foreground)")
 
+    def _recording(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``output_hidden_states`` / ``output_attentions`` for the encoder (defaults from the config);
+        raises ``ValueError`` where they cannot be honoured instead of returning nothing."""
+        flags = {
+            key: kwargs.pop(key) if key in kwargs else getattr(self.config, key, False)
+            for key in ("output_hidden_states", "output_attentions")
+        }
+        if self._fused is not None and any(flags.values()):
+            raise ValueError(
+                "a model fused for inference (fuse_for_inference) does not record hidden states or attentions; "
+                "reload the checkpoint without fusing to get them"
+            )
+        implementation = self.backbone.config._attn_implementation
+        if flags["output_attentions"] and implementation != "eager":
+            raise ValueError(
+                f"output_attentions needs attn_implementation='eager' (the {implementation!r} kernels do not "
+                "return attention weights): load the model with attn_implementation='eager'"
+            )
+        return {key: value for key, value in flags.items() if value}
+
+    @can_return_tuple
     def forward(
         self,
         pixel_values_template: torch.Tensor,
         pixel_values_search: torch.Tensor,
         template_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
         **kwargs: Any,
     ) -> LoratTrackingOutput | tuple:
         r"""
@@ -332,26 +374,35 @@ class LoratForTracking(LoratPreTrainedModel):
             pixel_values_search: ``(B, 3, Hs, Ws)`` normalised search-region crops.
             template_mask: ``(B, Ht/14, Wt/14)`` int/bool, 1 where the template cell is on the target.
             labels: optional ``(B, 4)`` normalised xyxy target boxes in the search crop (NaN row = negative pair).
+            output_hidden_states, output_attentions: record the joint sequence after every layer / the
+                attention weights (eager attention only); not available on a fused model.
+            return_dict: ``False`` returns a tuple of the non-``None`` fields.
+            kwargs: further transformers attention kwargs. ``crop_info`` and ``template_image_mean`` (the
+                processor's bookkeeping) are ignored, so ``model(**processor(...))`` works.
 
         Returns:
             [`LoratTrackingOutput`] with ``score_map`` (logits) and ``pred_boxes``; ``loss`` when ``labels``.
         """
+        for key in PROCESSOR_ONLY_KEYS:
+            kwargs.pop(key, None)
         self._check_inputs(pixel_values_template, pixel_values_search, template_mask)
+        recording = self._recording(kwargs)
         if self._fused is not None:
             if labels is not None or self.training:
                 raise RuntimeError("a model fused for inference cannot train; reload it to train")
             score_map, pred_boxes, search_tokens = self._fused(
                 pixel_values_template, pixel_values_search, template_mask
             )
-            output = LoratTrackingOutput(None, None, score_map, pred_boxes, search_tokens)
-            return output if return_dict is not False else output.to_tuple()
+            return LoratTrackingOutput(
+                score_map=score_map, pred_boxes=pred_boxes, last_hidden_state=search_tokens
+            )
         patch_embed = self.backbone.embeddings.patch_embeddings
         template, search = self.embeddings(
             patch_embed(pixel_values_template), patch_embed(pixel_values_search), template_mask.long()
         )
         hidden = torch.cat((template, search), dim=1)
-        hidden = self.backbone.encoder(hidden, **kwargs).last_hidden_state
-        search_tokens = self.backbone.layernorm(hidden[:, template.shape[1] :])
+        encoded = self.backbone.encoder(hidden, **recording, **kwargs)
+        search_tokens = self.backbone.layernorm(encoded.last_hidden_state[:, template.shape[1] :])
         score_map, pred_boxes = self.head(search_tokens)
 
         loss = loss_dict = None
@@ -367,5 +418,15 @@ class LoratForTracking(LoratPreTrainedModel):
                 self.config.cls_loss_weight,
                 self.config.box_loss_weight,
             )
-        output = LoratTrackingOutput(loss, loss_dict, score_map, pred_boxes, search_tokens)
-        return output if return_dict is not False else output.to_tuple()
+        return LoratTrackingOutput(
+            loss=loss,
+            loss_dict=loss_dict,
+            score_map=score_map,
+            pred_boxes=pred_boxes,
+            last_hidden_state=search_tokens,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+        )
+
+
+finish_package_registration()

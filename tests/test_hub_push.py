@@ -17,18 +17,12 @@ from peft import PeftModel
 from hub_cards import export_checkpoint, files_to_upload, push_to_hub, repo_name_for
 from modeling_lorat import LoratConfig, LoratForTracking
 from modeling_lorat.cli import main as cli_main
+from modeling_lorat.configuration_lorat import remote_code_files
 from modeling_lorat.lora import apply_lora
 from modeling_lorat.testing_utils import tiny_config, tiny_dinov2
 
-CODE_FILES = {
-    "box_ops.py",
-    "configuration_lorat.py",
-    "fused_inference.py",
-    "loading_utils.py",
-    "lora.py",
-    "loss_lorat.py",
-    "modeling_lorat.py",
-}
+#: The code every checkpoint ships (tests/test_remote_code.py proves it loads without the package).
+CODE_FILES = {path.name for paths in remote_code_files().values() for path in paths}
 COMMON = {"README.md", "config.json", "preprocessor_config.json"} | CODE_FILES
 ADAPTER_FILES = COMMON | {"adapter_config.json", "adapter_model.safetensors"}
 MERGED_FILES = COMMON | {"model.safetensors"}
@@ -107,6 +101,19 @@ def _add_junk(folder: Path) -> None:
     (folder / "checkpoint-10" / "model.safetensors").write_bytes(b"nested checkpoint")
 
 
+def test_shipped_code_covers_config_model_processor_and_pipeline():
+    modules = {"configuration_lorat", "modeling_lorat", "image_processing_lorat", "pipeline_lorat"}
+    assert set(remote_code_files()) == modules
+    # each module with what it imports: the pipeline needs the tracker, the processor its crop geometry
+    assert {f"{m}.py" for m in modules} | {
+        "tracking_lorat.py",
+        "cropping.py",
+        "box_ops.py",
+        "lora.py",
+    } <= CODE_FILES
+    assert "video_io.py" not in CODE_FILES  # PyAV and a sub-package import: never shipped
+
+
 def test_repo_names_follow_the_scheme():
     assert repo_name_for(LoratConfig.from_preset("b-224")) == "lorat-b-224"
     assert repo_name_for(LoratConfig.from_preset("b-224"), "adapter") == "lorat-b-224-adapter"
@@ -123,7 +130,18 @@ def test_push_adapter_uploads_safe_files_and_reloads(source, tmp_path):
     _add_junk(folder)
     config = json.loads((folder / "config.json").read_text())
     assert config["backbone_name_or_path"] == str(root / "dinov2-tiny")
-    assert config["auto_map"]["AutoModel"] == "modeling_lorat.LoratForTracking"
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_lorat.LoratConfig",
+        "AutoModel": "modeling_lorat.LoratForTracking",
+        "AutoImageProcessor": "image_processing_lorat.LoratImageProcessor",
+    }
+    assert config["custom_pipelines"]["single-object-tracking"]["impl"] == (
+        "pipeline_lorat.SingleObjectTrackingPipeline"
+    )
+    processor = json.loads((folder / "preprocessor_config.json").read_text())
+    assert processor["auto_map"] == {"AutoImageProcessor": "image_processing_lorat.LoratImageProcessor"}
+    adapter = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(root / "dinov2-tiny")  # peft's field, not null
 
     hub = LocalHub(tmp_path / "remote")
     url = push_to_hub(

@@ -82,15 +82,15 @@ def test_preprocess_batch_shapes(processor):
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(100, 120), (64, 200), (90, 90)]]
     boxes = [(10, 10, 30, 20), (50, 20, 40, 30), (30, 30, 20, 25)]
-    batch = processor.preprocess(frames, boxes, frames, boxes)
+    batch = processor(template_images=frames, template_boxes=boxes, search_images=frames, search_boxes=boxes)
     assert batch["pixel_values_template"].shape == (3, 3, 112, 112)
     assert batch["pixel_values_search"].shape == (3, 3, 224, 224)
     assert batch["template_mask"].shape == (3, 8, 8) and batch["template_mask"].dtype == torch.long
-    assert len(batch["search_crop_params"]) == 3
-    single = processor.preprocess(frames[0], boxes[0], frames[0], boxes[0])
+    assert batch["crop_info"].shape == (3, 6) and batch["crop_info"].dtype == np.float64
+    single = processor(frames[0], boxes[0], mode="search")
     assert single["pixel_values_search"].shape == (1, 3, 224, 224)
-    with pytest.raises(ValueError, match="equal lengths"):
-        processor.preprocess(frames, boxes[:2], frames, boxes)
+    with pytest.raises(ValueError, match="got 3 image"):
+        processor(template_images=frames, template_boxes=boxes[:2], search_images=frames, search_boxes=boxes)
 
 
 def test_mean_padding_outside_the_frame(processor, frame):

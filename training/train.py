@@ -271,6 +271,7 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
     from accelerate.utils import DistributedType
 
     from modeling_lorat.image_processing_lorat import LoratImageProcessor
+    from modeling_lorat.lora import save_adapter
 
     state_dict = None
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
@@ -289,9 +290,9 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
 
         tiny_dinov2(args.seed).save_pretrained(tmp / "tiny_backbone")
         config.backbone_name_or_path = "tiny_backbone"  # resolved next to the adapter when loading
-    peft_model.save_pretrained(tmp, state_dict=state_dict)
-    (tmp / "README.md").unlink(missing_ok=True)  # peft's placeholder card; hub_cards renders a real one
-    config.save_pretrained(tmp)
+    # adapter + config.json + the code for trust_remote_code users (no peft placeholder card: hub_cards
+    # renders a real one); adapter_config.json records the backbone as base_model_name_or_path
+    save_adapter(peft_model, tmp, config, state_dict=state_dict)
     LoratImageProcessor.from_config(config).save_pretrained(tmp)
     from training.checkpointing import fsync_dir, fsync_tree
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from modeling_lorat.box_ops import clip_xyxy, is_valid_xyxy, xywh_to_xyxy
+from modeling_lorat.configuration_lorat import PROCESSING_DEFAULTS
 from modeling_lorat.cropping import crop_image, sample_training_crop
 from modeling_lorat.image_processing_lorat import LoratImageProcessor
 
@@ -41,34 +42,42 @@ class BadSampleError(ValueError):
         self.reason = reason
 
 
+#: Crop geometry the transform shares with the model's image processor (read from it, never restated).
+GEOMETRY_KEYS = ("template_size", "search_size", "patch_size", "template_area_factor", "search_area_factor")
+
+
 @dataclass(frozen=True)
 class TransformConfig:
-    """Crop sizes (pixels) and SiamFC training-crop parameters."""
+    """Crop geometry (from the image processor: :meth:`from_processor`, :meth:`from_model_config`) and the
+    training-only SiamFC parameters: scale / translation jitter and the minimum visible object size
+    (pixels in the search crop, the official rejection rule; not the processor's inference enlargement)."""
 
-    template_size: int = 112
-    search_size: int = 224
-    patch_size: int = 14
-    template_area_factor: float = 2.0
-    search_area_factor: float = 4.0
+    template_size: int = PROCESSING_DEFAULTS["template_size"]
+    search_size: int = PROCESSING_DEFAULTS["search_size"]
+    patch_size: int = PROCESSING_DEFAULTS["patch_size"]
+    template_area_factor: float = PROCESSING_DEFAULTS["template_area_factor"]
+    search_area_factor: float = PROCESSING_DEFAULTS["search_area_factor"]
     scale_jitter: float = 0.25
     translation_jitter: float = 3.0
     min_object_size: float = OFFICIAL_MIN_OBJECT_SIZE
 
     @classmethod
-    def from_model_config(cls, config, **overrides) -> TransformConfig:
-        """Sizes and area factors from a ``LoratConfig``. The minimum object size is the official 10 px
+    def from_processor(cls, processor: LoratImageProcessor, **overrides) -> TransformConfig:
+        """Geometry of ``processor`` (:data:`GEOMETRY_KEYS`). The minimum object size is the official 10 px
         for search crops of 224 px or more, and scaled with the crop below that (tiny test models)."""
-        min_size = OFFICIAL_MIN_OBJECT_SIZE * min(1.0, config.search_size / 224.0)
-        kwargs = dict(
-            template_size=config.template_size,
-            search_size=config.search_size,
-            patch_size=config.patch_size,
-            template_area_factor=config.template_area_factor,
-            search_area_factor=config.search_area_factor,
-            min_object_size=min_size,
-        )
+        kwargs = {key: getattr(processor, key) for key in GEOMETRY_KEYS}
+        kwargs["min_object_size"] = OFFICIAL_MIN_OBJECT_SIZE * min(1.0, processor.search_size / 224.0)
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    @classmethod
+    def from_model_config(cls, config, **overrides) -> TransformConfig:
+        """:meth:`from_processor` of the image processor of a ``LoratConfig`` (the one inference uses)."""
+        return cls.from_processor(LoratImageProcessor.from_config(config), **overrides)
+
+    def processor(self) -> LoratImageProcessor:
+        """An image processor with this geometry (normalisation and template mask for the crops)."""
+        return LoratImageProcessor(**{key: getattr(self, key) for key in GEOMETRY_KEYS})
 
 
 @dataclass
@@ -123,13 +132,15 @@ class PairTransform:
         augmentation: PairAugmentation | None = None,
     ) -> None:
         self.config = config
-        self.processor = processor or LoratImageProcessor(
-            template_size=config.template_size,
-            search_size=config.search_size,
-            template_area_factor=config.template_area_factor,
-            search_area_factor=config.search_area_factor,
-            patch_size=config.patch_size,
-        )
+        if processor is not None:
+            differ = [k for k in GEOMETRY_KEYS if getattr(processor, k) != getattr(config, k)]
+            if differ:
+                raise ValueError(
+                    "the image processor and the transform config disagree on "
+                    + ", ".join(f"{k} ({getattr(processor, k)} vs {getattr(config, k)})" for k in differ)
+                    + ": build the config with TransformConfig.from_processor(processor)"
+                )
+        self.processor = processor or config.processor()
         self.augmentation = augmentation
 
     def __call__(self, pair: FramePair, rng: np.random.Generator) -> dict[str, torch.Tensor] | None:
