@@ -106,6 +106,15 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return code, captured.out, err
 
 
+def folder_files(folder) -> set[str]:
+    """The export folder's files other than the image processor's shipped code (checked to be there)."""
+    names = {p.name for p in folder.iterdir()}
+    assert "image_processing_lorat.py" in names
+    assert "auto_map" in json.loads((folder / "preprocessor_config.json").read_text())
+    assert "auto_map" not in json.loads((folder / "config.json").read_text())
+    return {name for name in names if not name.endswith(".py")}
+
+
 def test_cli_onnx_folder_contract_and_verification(tiny_checkpoint, tmp_path, capsys):
     from modeling_lorat.configuration_lorat import LoratConfig
     from modeling_lorat.image_processing_lorat import LoratImageProcessor
@@ -115,12 +124,7 @@ def test_cli_onnx_folder_contract_and_verification(tiny_checkpoint, tmp_path, ca
         capsys, "export", "--model", tiny_checkpoint, "--format", "onnx", "--output", out, "--opset", "18"
     )
     assert code == 0 and f"wrote {out / 'model.onnx'}" in stdout and "verified at batch 1 and 3" in stdout
-    assert sorted(p.name for p in out.iterdir()) == [
-        "config.json",
-        CONTRACT_FILE,
-        "model.onnx",
-        "preprocessor_config.json",
-    ]
+    assert folder_files(out) == {"config.json", CONTRACT_FILE, "model.onnx", "preprocessor_config.json"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
     assert onnx.load(str(out / "model.onnx")).opset_import[0].version == 18
     config = LoratConfig.from_pretrained(tiny_checkpoint)
@@ -172,12 +176,7 @@ def test_cli_refuses_to_overwrite_and_replaces_with_overwrite(tiny_checkpoint, t
     assert (out / "keep.txt").read_text() == "mine"
     code, stdout, _ = run_cli(capsys, *argv, "--overwrite", "--no-fuse")
     assert code == 0 and "verified" in stdout
-    assert sorted(p.name for p in out.iterdir()) == [
-        "config.json",
-        CONTRACT_FILE,
-        "model.pt2",
-        "preprocessor_config.json",
-    ]
+    assert folder_files(out) == {"config.json", CONTRACT_FILE, "model.pt2", "preprocessor_config.json"}
     assert json.loads((out / CONTRACT_FILE).read_text())["fused"] is False
     assert [p.name for p in tmp_path.iterdir()] == ["exported"]  # old folder and temp folder removed
 
@@ -240,30 +239,56 @@ def readme_deploy_block() -> str:
     return readme.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_readme_deploy_example_tracks_like_the_tracker(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+def test_readme_deploy_example_tracks_like_the_tracker_without_the_package(tiny_checkpoint, tmp_path):
+    """The README's onnxruntime loop, run where ``import modeling_lorat`` fails (the folder's shipped
+    processor only), gives the boxes and scores of ``LoratTracker`` on the checkpoint."""
+    import os
+    import subprocess
+    import sys
+
+    import av
+
     from modeling_lorat.data.synthetic import make_synthetic_sequence
     from modeling_lorat.tracking_lorat import LoratTracker
-    from modeling_lorat.video_io import AnnotatedVideoWriter, open_frames
+    from modeling_lorat.video_io import AnnotatedVideoWriter
 
     sequence = make_synthetic_sequence(seed=5, num_frames=6, frame_size=(96, 72))
     with AnnotatedVideoWriter(tmp_path / "video.mp4", fps=10, size=(96, 72)) as writer:
         for i in range(len(sequence)):
             writer.write(sequence.load_frame(i), None, None)
-    monkeypatch.chdir(tmp_path)
-    argv = ["export", "--model", str(tiny_checkpoint), "--format", "onnx", "--output", "lorat-b-224-onnx"]
-    assert main(argv) == 0
-    namespace: dict = {}
-    exec(compile(readme_deploy_block(), "README deploy block", "exec"), namespace)
+    argv = [
+        "export",
+        "--model",
+        tiny_checkpoint,
+        "--format",
+        "onnx",
+        "--output",
+        tmp_path / "lorat-b-224-onnx",
+    ]
+    assert main([str(a) for a in argv]) == 0
+    script = tmp_path / "deploy.py"
+    script.write_text(
+        "import sys\nsys.modules['modeling_lorat'] = None  # the package cannot be imported\n"
+        + readme_deploy_block()
+        + "\nprint(json.dumps(results))\n"
+    )
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
 
+    frames = [
+        frame.to_ndarray(format="rgb24") for frame in av.open(str(tmp_path / "video.mp4")).decode(video=0)
+    ]
     tracker = LoratTracker.from_pretrained(tiny_checkpoint)
-    expected = []
-    for index, frame in enumerate(open_frames(tmp_path / "video.mp4")):
-        if index == 0:
-            tracker.init(frame, (40, 30, 24, 32))
-        else:
-            expected.append(tracker.track(frame))
-    assert len(namespace["results"]) == len(expected) == 5
-    for (box, score), want in zip(namespace["results"], expected):
+    tracker.init(frames[0], (40, 30, 24, 32))
+    expected = [tracker.track(frame) for frame in frames[1:]]
+    assert len(results) == len(expected) == 5
+    for (box, score), want in zip(results, expected):
         np.testing.assert_allclose(box, want.box_xywh, rtol=0, atol=1e-3)
         assert score == pytest.approx(want.score, abs=1e-5)
-    assert len({tuple(np.round(box, 3)) for box, _ in namespace["results"]}) > 1  # the box moves
+    assert len({tuple(np.round(box, 3)) for box, _ in results}) > 1  # the box moves

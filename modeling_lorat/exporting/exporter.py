@@ -68,18 +68,16 @@ def _prepare_model(model: Any, fuse: bool) -> Any:
 
 
 def _write_configs(config: Any, folder: Path) -> None:
-    """``config.json`` and ``preprocessor_config.json`` of ``config``, without ``auto_map``: the folder
-    holds a graph, not the Python code or weights ``trust_remote_code`` loading would look for."""
+    """``preprocessor_config.json`` with the image processor's code (``auto_map``: the folder alone gives
+    ``AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)``, crops and post-processing) and
+    ``config.json`` without ``auto_map`` (the folder holds a graph, not the model code or weights)."""
     from ..image_processing_lorat import LoratImageProcessor
 
-    for name, obj in (
-        ("config.json", config),
-        ("preprocessor_config.json", LoratImageProcessor.from_config(config)),
-    ):
-        data = json.loads(obj.to_json_string())
-        for key in ("auto_map", "custom_pipelines"):
-            data.pop(key, None)
-        (folder / name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    LoratImageProcessor.from_config(config).save_pretrained(folder)
+    data = json.loads(config.to_json_string())
+    for key in ("auto_map", "custom_pipelines"):
+        data.pop(key, None)
+    (folder / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _move_into_place(tmp: Path, output_dir: Path) -> None:
@@ -110,7 +108,8 @@ def export_model(
         model: a `LoratForTracking`, a ``PeftModel`` around one (merged into a copy), or a checkpoint path
             (full or adapter form, loaded with ``LoratForTracking.from_pretrained``). Exported in float32.
         output_dir: folder to create: ``model.onnx`` or ``model.pt2``, ``lorat_export.json`` (inputs,
-            outputs, crop and post-processing settings), ``config.json`` and ``preprocessor_config.json``.
+            outputs, crop and post-processing settings), ``config.json``, ``preprocessor_config.json`` and
+            the image processor's code (for ``AutoImageProcessor`` with ``trust_remote_code=True``).
         format: ``"onnx"`` (torch's dynamo exporter; needs ``onnx`` and ``onnxscript``) or
             ``"torch-export"`` (``torch.export``, saved with ``torch.export.save``).
         fuse: export the inference-fused model (:meth:`LoratForTracking.fuse_for_inference`: fewer,
