@@ -489,8 +489,10 @@ class LoratImageProcessor(BaseImageProcessor):
         """
         if isinstance(outputs, (tuple, list)):
             score_map, pred_boxes = outputs[0], outputs[1]
-        else:
+        elif isinstance(outputs, dict):  # a ModelOutput too
             score_map, pred_boxes = outputs["score_map"], outputs["pred_boxes"]
+        else:
+            score_map, pred_boxes = outputs.score_map, outputs.pred_boxes
         peaks = self.select_peaks(score_map, pred_boxes, window_penalty=window_penalty)
         boxes, scores = self.peaks_to_frame(peaks.detach().cpu().double().numpy(), crop_info)
         return [
