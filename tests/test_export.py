@@ -200,17 +200,22 @@ def test_cli_failed_verification_writes_nothing(tiny_checkpoint, tmp_path, capsy
         (("--output", "{tmp}/model.onnx"), "looks like a file name; give a folder"),
         (("--format", "torch-export", "--opset", "18"), "--opset applies to --format onnx only"),
         (("--atol", "0"), "--atol must be positive, got 0.0"),
+        (
+            ("--output", "{tmp}/notes.txt/out"),
+            "cannot create --output {tmp}/notes.txt/out: {tmp}/notes.txt is a file",
+        ),
     ],
-    ids=["missing-model", "file-output", "opset-torch-export", "atol"],
+    ids=["missing-model", "file-output", "opset-torch-export", "atol", "parent-is-file"],
 )
 def test_cli_bad_arguments_one_line(tiny_checkpoint, tmp_path, capsys, extra, message):
+    (tmp_path / "notes.txt").write_text("not a folder")
     options = {"--model": str(tiny_checkpoint), "--format": "onnx", "--output": str(tmp_path / "out")}
     extra = [e.format(tmp=tmp_path) for e in extra]
     options.update(dict(zip(extra[::2], extra[1::2])))
     code, _, err = run_cli(capsys, "export", *[x for kv in options.items() for x in kv])
     assert code == 2 and "\n" not in err and err.startswith("lorat export: error: ")
     assert message.format(tmp=tmp_path) in err
-    assert [p.name for p in tmp_path.iterdir() if p.name != "out"] == []
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     assert not (tmp_path / "out").exists()
 
 

@@ -1,8 +1,9 @@
 """``lorat export --model PATH_OR_REPO --format {onnx,torch-export} --output DIR``: deployable graph.
 
 Writes DIR/model.onnx (or DIR/model.pt2) of the merged model with a dynamic batch, DIR/lorat_export.json
-(inputs, outputs, crop and post-processing settings), config.json and preprocessor_config.json. The
-saved graph is run at batch 1 and 3 and compared with the eager model before DIR appears.
+(inputs, outputs, crop and post-processing settings), config.json, and preprocessor_config.json with the
+image processor's code. The saved graph is run at batch 1 and 3 and compared with the eager model before
+DIR appears.
 """
 
 from __future__ import annotations

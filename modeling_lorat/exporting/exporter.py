@@ -37,7 +37,8 @@ class ExportResult:
 
 def check_output_dir(output_dir: str | Path, overwrite: bool = False) -> Path:
     """``output_dir`` as a ``Path`` if an export may be written there, else ``FileExistsError`` /
-    ``ValueError`` (a file name such as ``model.onnx`` instead of a folder)."""
+    ``ValueError`` (a file name such as ``model.onnx`` instead of a folder, a parent that is a file or
+    not writable)."""
     output_dir = Path(output_dir)
     if output_dir.suffix.lower() in (".onnx", ".pt2"):
         raise ValueError(
@@ -46,6 +47,13 @@ def check_output_dir(output_dir: str | Path, overwrite: bool = False) -> Path:
         )
     if output_dir.exists() and not overwrite and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise FileExistsError(f"output {output_dir} exists and is not empty (pass --overwrite to replace it)")
+    parent = output_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create --output {output_dir}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot create --output {output_dir}: {parent} is not writable")
     return output_dir
 
 
