@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from peft import PeftModel
+from peft import LoraConfig, PeftModel
 from safetensors.torch import load_file
 
 from modeling_lorat import LoratConfig, LoratForTracking
@@ -16,6 +16,7 @@ from modeling_lorat.lora import (
     check_lora_coverage,
     expected_trainable_parameters,
     lora_target_modules,
+    save_adapter,
 )
 from modeling_lorat.testing_utils import tiny_config, tiny_dinov2, tiny_model
 
@@ -136,3 +137,31 @@ def test_full_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(
             LoratForTracking.from_pretrained(tmp_path)(*inputs()).score_map, model(*inputs()).score_map
         )
+
+
+@pytest.mark.parametrize("lora_init,recorded", [("bert", False), ("peft", True)])
+def test_saved_adapter_config_says_what_was_done(tmp_path, lora_init, recorded):
+    """peft's own fields: the backbone as ``base_model_name_or_path`` (not null) and ``init_lora_weights``
+    false after the official bert init (A and B random: not an identity at init), true for peft's."""
+    tiny_dinov2(seed=2).save_pretrained(tmp_path / "dinov2")
+    config = tiny_config(lora_init=lora_init, backbone_name_or_path=str(tmp_path / "dinov2"))
+    base = LoratForTracking.from_backbone(str(tmp_path / "dinov2"), config=config)
+    model = apply_lora(base).eval()
+    save_adapter(model, tmp_path / "adapter", base.config)
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert saved["base_model_name_or_path"] == str(tmp_path / "dinov2")
+    assert saved["init_lora_weights"] is recorded
+    assert json.loads((tmp_path / "adapter" / "config.json").read_text())["lora_init"] == lora_init
+    names = {p.name for p in (tmp_path / "adapter").iterdir()}
+    assert {"adapter_model.safetensors", "config.json", "modeling_lorat.py", "pipeline_lorat.py"} <= names
+    assert "README.md" not in names  # no peft placeholder card
+    b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert all(p.abs().sum() > 0 for p in b) is (lora_init == "bert")
+    # peft reads the config back and loads the weights exactly
+    config = LoraConfig.from_pretrained(str(tmp_path / "adapter"))
+    assert config.init_lora_weights is recorded and config.base_model_name_or_path == str(tmp_path / "dinov2")
+    with torch.no_grad():
+        reference = model(*inputs()).score_map
+        fresh = LoratForTracking.from_backbone(str(tmp_path / "dinov2"), config=base.config)
+        loaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).eval()
+        torch.testing.assert_close(loaded(*inputs()).score_map, reference, rtol=0, atol=0)

@@ -1,6 +1,9 @@
-"""LoratForTracking: shapes, registration, presets, from_backbone, attention backends, dtypes, bad input."""
+"""LoratForTracking: shapes, registration, presets, from_backbone, attention backends, dtypes, bad input,
+transformers conventions (hidden states / attentions, return_dict, compile, shipped code)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
@@ -197,3 +200,109 @@ def test_config_validation():
         tiny_config(template_size=70, search_size=56)
     with pytest.raises(ValueError, match="lora_init"):
         tiny_config(lora_init="kaiming")
+
+
+# ---------------------------------------------------------------------------------------------- conventions
+def test_hidden_states_are_the_joint_sequence_after_each_layer(model):
+    z, x, m = inputs(2)
+    out = model(z, x, m, output_hidden_states=True)
+    layers = model.config.backbone_config.num_hidden_layers
+    assert len(out.hidden_states) == layers + 1 and out.attentions is None
+    assert all(h.shape == (2, 4 + 16, 32) for h in out.hidden_states)
+    patch = model.backbone.embeddings.patch_embeddings
+    template, search = model.embeddings(patch(z), patch(x), m)
+    torch.testing.assert_close(out.hidden_states[0], torch.cat((template, search), dim=1))
+    torch.testing.assert_close(out.hidden_states[1], model.backbone.encoder.layer[0](out.hidden_states[0]))
+    torch.testing.assert_close(model.backbone.layernorm(out.hidden_states[-1][:, 4:]), out.last_hidden_state)
+    torch.testing.assert_close(out.score_map, model(z, x, m).score_map)
+
+
+def test_output_flags_default_to_the_config_and_can_be_turned_off(tmp_path):
+    torch.manual_seed(0)
+    recording = LoratForTracking(tiny_config(output_hidden_states=True)).eval()
+    assert len(recording(*inputs()).hidden_states) == 3
+    assert recording(*inputs(), output_hidden_states=False).hidden_states is None
+
+
+def test_attentions_need_eager_attention(model, tmp_path):
+    with pytest.raises(ValueError, match="output_attentions needs attn_implementation='eager'"):
+        model(*inputs(), output_attentions=True)
+    model.save_pretrained(tmp_path)
+    eager = LoratForTracking.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    out = eager(*inputs(), output_attentions=True)
+    assert len(out.attentions) == 2 and out.attentions[0].shape == (2, 2, 20, 20)  # (B, heads, N, N)
+    torch.testing.assert_close(out.attentions[1].sum(-1), torch.ones(2, 2, 20))
+    torch.testing.assert_close(out.score_map, model(*inputs()).score_map, atol=1e-5, rtol=0)
+
+
+def test_return_dict_false_gives_the_tuple_of_set_fields(model):
+    out = model(*inputs(), return_dict=False)
+    assert isinstance(out, tuple) and len(out) == 3
+    want = model(*inputs())
+    for got, field in zip(out, (want.score_map, want.pred_boxes, want.last_hidden_state)):
+        torch.testing.assert_close(got, field)
+    with_labels = model(*inputs(), labels=torch.tensor([[0.1, 0.2, 0.6, 0.7]] * 2), return_dict=False)
+    assert len(with_labels) == 5 and with_labels[0].ndim == 0  # loss, loss_dict, score_map, boxes, tokens
+
+
+def test_fused_model_refuses_to_record_and_still_returns_tuples(model):
+    import copy
+
+    fused = copy.deepcopy(model).fuse_for_inference()
+    with pytest.raises(ValueError, match="fused for inference .* does not record hidden states"):
+        fused(*inputs(), output_hidden_states=True)
+    out = fused(*inputs(), return_dict=False)
+    assert isinstance(out, tuple) and len(out) == 3
+    torch.testing.assert_close(out[0], model(*inputs()).score_map, atol=1e-5, rtol=0)
+
+
+def test_processor_bookkeeping_is_not_a_model_input(model):
+    z, x, m = inputs(1)
+    out = model(
+        pixel_values_template=z,
+        pixel_values_search=x,
+        template_mask=m,
+        crop_info=torch.zeros(1, 6).numpy(),
+        template_image_mean=torch.zeros(1, 3),
+    )
+    torch.testing.assert_close(out.score_map, model(z, x, m).score_map)
+
+
+def test_conventions_are_declared(model):
+    from transformers.models.dinov2.modeling_dinov2 import Dinov2Attention, Dinov2Layer
+
+    assert LoratForTracking._can_compile_fullgraph is True
+    assert LoratForTracking._can_record_outputs == {
+        "hidden_states": Dinov2Layer,
+        "attentions": Dinov2Attention,
+    }
+    # no LoRAT base model: the prefix names no attribute (see the comment on base_model_prefix)
+    assert model.base_model is model and not hasattr(model, model.base_model_prefix)
+
+
+@pytest.mark.slow
+def test_inference_forward_compiles_as_one_graph(model):
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        got, want = compiled(*inputs()), model(*inputs())
+    torch.testing.assert_close(got.score_map, want.score_map, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.pred_boxes, want.pred_boxes, atol=1e-6, rtol=0)
+
+
+def test_saved_checkpoint_names_its_code(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_lorat.LoratConfig",
+        "AutoModel": "modeling_lorat.LoratForTracking",
+        "AutoImageProcessor": "image_processing_lorat.LoratImageProcessor",
+    }
+    assert (
+        config["custom_pipelines"]["single-object-tracking"]["impl"]
+        == "pipeline_lorat.SingleObjectTrackingPipeline"
+    )
+    for reference in [*config["auto_map"].values(), "pipeline_lorat.X"]:
+        assert (tmp_path / f"{reference.split('.')[0]}.py").is_file()
+    assert (
+        getattr(model.config, "custom_pipelines", None) is None
+    )  # the in-memory config keeps the native task
