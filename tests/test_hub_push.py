@@ -229,6 +229,8 @@ def test_adapter_export_needs_lora_and_a_backbone_id(source, tmp_path):
     assert (
         json.loads((folder / "config.json").read_text())["backbone_name_or_path"] == "facebook/dinov2-small"
     )
+    adapter = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "facebook/dinov2-small"  # peft's field follows the override
     with pytest.raises(FileNotFoundError, match="not found"):
         export_checkpoint(tmp_path / "missing", tmp_path / "e", "merged")
 

@@ -297,3 +297,22 @@ def test_frames_are_scaled_by_their_dtype(processor):
 def test_bad_arguments_get_one_clear_error(processor, frame, call, message):
     with pytest.raises(ValueError, match=message):
         call(processor, frame)
+
+
+def test_training_transform_reads_the_processor_geometry():
+    """The training crops use the geometry of the processor inference uses (one source: the config)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from training.data.transform import GEOMETRY_KEYS, PairTransform, TransformConfig
+
+    config = tiny_config(search_area_factor=5.0)
+    processor = LoratImageProcessor.from_config(config)
+    transform = TransformConfig.from_model_config(config)
+    assert {key: getattr(transform, key) for key in GEOMETRY_KEYS} == {
+        key: getattr(processor, key) for key in GEOMETRY_KEYS
+    }
+    assert transform.search_area_factor == 5.0 and transform.min_object_size == 2.5  # 10 px at 224, scaled
+    assert PairTransform(transform, processor=processor).processor is processor
+    with pytest.raises(ValueError, match=r"disagree on search_area_factor \(4.0 vs 5.0\)"):
+        PairTransform(transform, processor=LoratImageProcessor.from_config(tiny_config()))
