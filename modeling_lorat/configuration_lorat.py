@@ -275,18 +275,31 @@ def finish_package_registration() -> None:
     """Register the package's Auto classes now if its import-time registration could not run.
 
     ``modeling_lorat/__init__.py`` registers as soon as transformers is imported; when that import comes
-    from inside one of the modules the registration needs (e.g. ``from modeling_lorat.image_processing_lorat
+    from inside one of the modules the registration needs (e.g. ``from modeling_lorat.tracking_lorat
     import ...`` as the first import), that module is half-done and the registration is skipped. The
-    config, model and image-processor modules call this at their end, when they are complete. It does
-    nothing in a checkpoint's copy of this file (no package) or once registered.
+    config, model and image-processor modules call this at their end: the whole registration is retried,
+    and where another module is still half-done, the Auto classes that are complete are registered
+    (``AutoConfig``, ``AutoModel``, ``AutoImageProcessor``), so a saved folder's ``auto_map`` is never
+    mistaken for foreign remote code. Nothing happens in a checkpoint's copy of this file (no package).
     """
     package = sys.modules.get(__name__.rpartition(".")[0])
     if getattr(package, "_registered", True) is not False or not callable(getattr(package, "register", None)):
         return
     try:
         package.register()
-    except ImportError:  # another of those modules is still half-done: its own call registers
+        return
+    except ImportError:  # another of those modules is still half-done
         pass
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+    AutoConfig.register(LoratConfig.model_type, LoratConfig, exist_ok=True)
+    model = getattr(sys.modules.get(f"{package.__name__}.modeling_lorat"), "LoratForTracking", None)
+    if model is not None:
+        AutoModel.register(LoratConfig, model, exist_ok=True)
+    processing = sys.modules.get(f"{package.__name__}.image_processing_lorat")
+    processor = getattr(processing, "LoratImageProcessor", None)
+    if processor is not None:
+        AutoImageProcessor.register(LoratConfig, slow_image_processor_class=processor, exist_ok=True)
 
 
 finish_package_registration()
