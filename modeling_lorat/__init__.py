@@ -26,14 +26,24 @@ _EXPORTS = {
 }
 __all__ = list(_EXPORTS)
 _registered = False
+_registering = False
 
 
 def register() -> None:
     """Register ``"lorat"`` with ``AutoConfig`` / ``AutoModel`` / ``AutoImageProcessor``, the
     ``"single-object-tracking"`` pipeline task and the ``auto_map`` of saved checkpoints (idempotent)."""
-    global _registered
-    if _registered:
+    global _registered, _registering
+    if _registered or _registering:
         return
+    _registering = True
+    try:
+        _register()
+    finally:
+        _registering = False
+    _registered = True
+
+
+def _register() -> None:
     from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
     from .configuration_lorat import LoratConfig
@@ -49,7 +59,6 @@ def register() -> None:
     # with ``trust_remote_code=True``.
     LoratConfig.register_for_auto_class()
     LoratForTracking.register_for_auto_class("AutoModel")
-    _registered = True
 
 
 def __getattr__(name: str) -> Any:
@@ -64,44 +73,60 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-class _RegisterAfterTransformers(importlib.abc.MetaPathFinder):
-    """Runs :func:`register` right after ``import transformers`` completes, when this package was imported
-    first (``importlib.util.find_spec`` probes pass through); removes itself after that import."""
+class _RegistrationHook(importlib.abc.MetaPathFinder):
+    """Runs :func:`register` once transformers is imported, whichever comes first.
+
+    It wraps the loaders of ``transformers`` and of this package's submodules (``importlib.util.find_spec``
+    probes pass through). When transformers is first imported half-way through one of this package's
+    modules, that module is not complete yet, so the registration waits until the outermost of this
+    package's imports in progress has finished. The hook removes itself once registered.
+    """
+
+    depth = 0  # this package's module imports in progress
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None):
-        if fullname != "transformers":
+        if fullname != "transformers" and not fullname.startswith(f"{__name__}."):
             return None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None) if finder is not self else None
             spec = find(fullname, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _RegisteringLoader(spec.loader, self)
+                    spec.loader = _HookedLoader(spec.loader, self, own=fullname != "transformers")
                 return spec
         return None
 
+    def after_import(self) -> None:
+        if self.depth or _registered or _registering or "transformers" not in sys.modules:
+            return
+        try:
+            register()
+        except (ImportError, AttributeError):  # a module of this package half-imported: at the next chance
+            return
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
 
-class _RegisteringLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, finder: _RegisterAfterTransformers) -> None:
-        self.loader, self.finder = loader, finder
+
+class _HookedLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader, hook: _RegistrationHook, own: bool) -> None:
+        self.loader, self.hook, self.own = loader, hook, own
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
+        if self.own:
+            self.hook.depth += 1
         try:
             self.loader.exec_module(module)
-        finally:  # transformers keeps its own loader; the hook is done
+        finally:  # the module keeps its own loader
             module.__spec__.loader = module.__loader__ = self.loader
-            if self.finder in sys.meta_path:
-                sys.meta_path.remove(self.finder)
-        try:
-            register()
-        except (ImportError, AttributeError):  # transformers imported half-way through another package's
-            pass  # import: the registration then happens on first use of this package's names
+            if self.own:
+                self.hook.depth -= 1
+        self.hook.after_import()
 
 
 if "transformers" in sys.modules:
     register()
-elif not any(isinstance(finder, _RegisterAfterTransformers) for finder in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterAfterTransformers())
+elif not any(isinstance(finder, _RegistrationHook) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegistrationHook())

@@ -69,12 +69,15 @@ def test_evaluate_dataset_help_lists_every_benchmark_reader():
             assert name in help_text, name
 
 
-@pytest.mark.parametrize("first", ["package", "transformers", "peft"])
+@pytest.mark.parametrize("first", ["package", "transformers", "peft", "submodule", "tracker"])
 def test_model_type_and_pipeline_are_registered_in_any_import_order(first):
     imports = {
         "package": "import modeling_lorat\nimport transformers",
         "transformers": "import transformers\nimport modeling_lorat",
         "peft": "import modeling_lorat\nimport peft\nimport transformers",
+        # transformers first imported half-way through one of the package's own modules
+        "submodule": "import modeling_lorat\nfrom modeling_lorat.tracking_lorat import LoratTracker",
+        "tracker": "from modeling_lorat.tracking_lorat import LoratTracker",
     }[first]
     code = (
         f"{imports}\nfrom transformers import AutoConfig\nfrom transformers.pipelines import PIPELINE_REGISTRY\n"
