@@ -80,7 +80,7 @@ def bench_overhead(tracker: LoratTracker, steps: int, size=(1280, 720)) -> dict[
     """End-to-end step time on in-memory ``size`` frames vs the device step alone (forward + peak
     selection, :meth:`LoratTracker._infer`, CUDA-graph replay when enabled) on the same shapes."""
     frames = [moving_frame(i, size) for i in range(steps + 3)]
-    state = tracker.initialize(frames[0], (size[0] * 0.2, size[1] * 0.3, size[1] / 8, size[1] / 8))
+    state = tracker.new_state(frames[0], (size[0] * 0.2, size[1] * 0.3, size[1] / 8, size[1] / 8))
     step_times = []
     for i, frame in enumerate(frames[1:]):
         sync(tracker.device)
@@ -116,8 +116,8 @@ def bench_overhead(tracker: LoratTracker, steps: int, size=(1280, 720)) -> dict[
 def bench_batching(tracker: LoratTracker, rounds: int, batch: int = 8, size=(640, 480)) -> dict[str, float]:
     frames = [moving_frame(i, size) for i in range(rounds + 2)]
     box = (size[0] * 0.2, size[1] * 0.3, size[1] / 8, size[1] / 8)
-    batched = [tracker.initialize(frames[0], box) for _ in range(batch)]
-    single = [tracker.initialize(frames[0], box) for _ in range(batch)]
+    batched = [tracker.new_state(frames[0], box) for _ in range(batch)]
+    single = [tracker.new_state(frames[0], box) for _ in range(batch)]
     tracker.step(batched, [frames[1]] * batch)  # warm-up
     tracker.step(single[:1], [frames[1]])
     batched_time = sequential_time = 0.0

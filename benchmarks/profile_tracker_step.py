@@ -30,7 +30,7 @@ def main() -> None:
         args.device, "float16" if cuda else "float32", cuda_graphs=cuda and not args.no_graphs
     )
     frames = [moving_frame(i, (1280, 720)) for i in range(args.steps + 5)]
-    state = tracker.initialize(frames[0], (256, 216, 90, 90))
+    state = tracker.new_state(frames[0], (256, 216, 90, 90))
     for frame in frames[1:5]:
         tracker.step([state], [frame])
     device = torch.device(args.device)

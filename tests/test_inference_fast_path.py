@@ -145,7 +145,7 @@ def test_graph_tracker_equals_eager_tracker_for_changing_batch_sizes():
     graphed = LoratTracker(tiny_model(seed=0), device="cpu", cuda_graphs=True, _graph_backend=backend)
     for batch in (1, 3, 1):
         boxes = [(8 + i, 18, 18, 18) for i in range(batch)]
-        states = {t: [t.initialize(frames[0], b) for b in boxes] for t in (eager, graphed)}
+        states = {t: [t.new_state(frames[0], b) for b in boxes] for t in (eager, graphed)}
         for frame in frames[1:]:
             want = eager.step(states[eager], [frame] * batch)
             got = graphed.step(states[graphed], [frame] * batch)
@@ -183,7 +183,7 @@ def test_cuda_graph_tracker_equals_eager_on_cuda():
     graphed = LoratTracker(tiny_model(seed=0), device=DEVICE, cuda_graphs=True)
     for batch in (1, 2):
         boxes = [(8 + i, 18, 18, 18) for i in range(batch)]
-        states = {t: [t.initialize(frames[0], b) for b in boxes] for t in (eager, graphed)}
+        states = {t: [t.new_state(frames[0], b) for b in boxes] for t in (eager, graphed)}
         for frame in frames[1:]:
             want = eager.step(states[eager], [frame] * batch)
             got = graphed.step(states[graphed], [frame] * batch)
@@ -213,7 +213,7 @@ def test_cuda_tracker_with_pinned_staging_equals_cpu_tracker():
     frames = moving_frames(5)
     cpu = LoratTracker(tiny_model(seed=0), device="cpu")
     gpu = LoratTracker(tiny_model(seed=0), device=DEVICE)
-    states = {t: [t.initialize(frames[0], (8 + i, 18, 18, 18)) for i in range(3)] for t in (cpu, gpu)}
+    states = {t: [t.new_state(frames[0], (8 + i, 18, 18, 18)) for i in range(3)] for t in (cpu, gpu)}
     for frame in frames[1:]:
         want = cpu.step(states[cpu], [frame] * 3)
         got = gpu.step(states[gpu], [frame] * 3)

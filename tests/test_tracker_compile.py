@@ -31,7 +31,7 @@ def square_frames(count: int, size=(96, 72)) -> list[np.ndarray]:
 
 def track_batch(tracker: LoratTracker, frames: list[np.ndarray], batch: int) -> tuple[np.ndarray, np.ndarray]:
     """Track ``batch`` sequences (different first boxes) in batched steps -> boxes (T, B, 4), scores (T, B)."""
-    states = [tracker.initialize(frames[0], (10 + i, 20, 16, 16)) for i in range(batch)]
+    states = [tracker.new_state(frames[0], (10 + i, 20, 16, 16)) for i in range(batch)]
     boxes, scores = [], []
     for frame in frames[1:]:
         results = tracker.step(states, [frame] * batch)
@@ -58,8 +58,8 @@ def test_half_precision_tracker_close_to_float32():
     full = LoratTracker(tiny_model(seed=0), device=DEVICE)
     half = LoratTracker(tiny_model(seed=0), device=DEVICE, dtype=HALF)
     assert next(half.model.parameters()).dtype == HALF
-    state_full = full.initialize(frames[0], (10, 20, 16, 16))
-    state_half = half.initialize(frames[0], (10, 20, 16, 16))
+    state_full = full.new_state(frames[0], (10, 20, 16, 16))
+    state_half = half.new_state(frames[0], (10, 20, 16, 16))
     assert state_half.template.dtype == HALF
     search, _ = full.processor.crop_search(full._frame(frames[1]), state_full.box_xyxy, state_full.image_mean)
     with torch.inference_mode():

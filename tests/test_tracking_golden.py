@@ -86,7 +86,7 @@ def test_tracker_step_matches_official(k):
 
     tracker._forward = forward
     frames = c["frames"].numpy()
-    state = tracker.initialize(frames[0], c["template_box_xywh"].numpy())
+    state = tracker.new_state(frames[0], c["template_box_xywh"].numpy())
     state.box_xyxy = xywh_to_xyxy(c["previous_box_xywh"].numpy())  # where the last frame left the target
     result = tracker.step([state], [frames[1]])[0]
 

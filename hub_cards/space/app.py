@@ -101,7 +101,7 @@ def track_video(
             if max_frames is not None and index >= int(max_frames):
                 break
             if state is None:
-                state = tracker.initialize(frame, box)
+                state = tracker.new_state(frame, box)
                 result_box, score = box, 1.0
                 writer = AnnotatedVideoWriter(
                     out_path, fps=frames.fps or DEFAULT_FPS, size=(frame.shape[1], frame.shape[0])
