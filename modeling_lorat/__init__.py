@@ -114,6 +114,9 @@ class _HookedLoader(importlib.abc.Loader):
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
+    def __getattr__(self, name: str) -> Any:  # get_code, get_source, is_package...: `python -m` needs them
+        return getattr(self.loader, name)
+
     def exec_module(self, module) -> None:
         if self.own:
             self.hook.depth += 1
