@@ -188,7 +188,7 @@ def build_model(args: argparse.Namespace):
     from modeling_lorat.lora import apply_lora, expected_trainable_parameters
 
     if args.tiny:
-        from modeling_lorat.testing_utils import tiny_config, tiny_dinov2
+        from modeling_lorat.tiny_models import tiny_config, tiny_dinov2
 
         config = tiny_config(lora_init=args.lora_init)
         model = LoratForTracking.from_backbone(tiny_dinov2(args.seed), config=config)
@@ -286,7 +286,7 @@ def save_final(accelerator, model, config, args: argparse.Namespace) -> Path | N
     # mid-save never leaves a loadable-looking but half-written adapter in output_dir.
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final-"))
     if args.tiny:  # the random tiny backbone is not on the Hub: keep it (re-made from the seed) next to it
-        from modeling_lorat.testing_utils import tiny_dinov2
+        from modeling_lorat.tiny_models import tiny_dinov2
 
         tiny_dinov2(args.seed).save_pretrained(tmp / "tiny_backbone")
         config.backbone_name_or_path = "tiny_backbone"  # resolved next to the adapter when loading

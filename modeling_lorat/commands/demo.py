@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
 # A reduced DINOv2 (same architecture as facebook/dinov2-*): 4 layers, width 128, patch 14.
 DEMO_BACKBONE = dict(
     hidden_size=128,
@@ -88,6 +87,16 @@ def make_demo_backbone(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def _train_script() -> Path:
+    """``training/train.py`` of this installation (a clone, an editable or a regular ``pip install``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("training.train")
+    if spec is None or spec.origin is None or not Path(spec.origin).is_file():
+        raise FileNotFoundError("training/train.py is not installed with this package: reinstall lorat")
+    return Path(spec.origin)
+
+
 def _train(workdir: Path, args: argparse.Namespace) -> Path:
     from .. import LoratConfig
 
@@ -95,11 +104,7 @@ def _train(workdir: Path, args: argparse.Namespace) -> Path:
     if (model_dir / "adapter_model.safetensors").is_file():
         print(f"reusing the trained adapter in {model_dir}")
         return model_dir
-    train_script = REPO / "training" / "train.py"
-    if not train_script.is_file():
-        raise FileNotFoundError(
-            f"{train_script} not found: run the demo from a clone of the lorat repository"
-        )
+    train_script = _train_script()
     backbone = workdir / "backbone"
     if not (backbone / "model.safetensors").is_file():
         make_demo_backbone(backbone)
@@ -136,7 +141,7 @@ def _train(workdir: Path, args: argparse.Namespace) -> Path:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if args.num_processes > 1:
         env["ACCELERATE_USE_CPU"] = "1"
-    subprocess.run(command, check=True, cwd=REPO, env=env)
+    subprocess.run(command, check=True, cwd=workdir, env=env)
     return model_dir
 
 
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     threads = ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
 
     start = time.time()
-    workdir = Path(args.workdir)
+    workdir = Path(args.workdir).resolve()  # the training subprocess runs in it
     workdir.mkdir(parents=True, exist_ok=True)
 
     _step(1, "synthetic test videos")
