@@ -74,3 +74,13 @@ def test_parse_box():
         parse_box("1,2,0,4")
     with pytest.raises(ValueError, match=r"^--box '1,nan,3,4': box has non-finite values"):
         parse_box("1,nan,3,4")
+
+
+def test_cuda_graphs_without_a_gpu_exit_2_with_one_line(tiny_checkpoint, frames_dir, tmp_path, capsys):
+    assert track(frames_dir, "10,15,20,20", tiny_checkpoint, "--cuda-graphs") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "lorat track: error: --cuda-graphs needs a CUDA device, got --device cpu"
+    args = ["evaluate", "--model", str(tiny_checkpoint), "--dataset", "synthetic", "--root", str(tmp_path)]
+    assert main(args + ["--device", "cpu", "--cuda-graphs", "--output", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--cuda-graphs needs a CUDA device" in err and "\n" not in err

@@ -47,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: accelerate's device)"
     )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="replay each tracking step as a CUDA graph (CUDA only)"
+    )
     parser.add_argument("--sequences", default=None, help="comma-separated subset of sequence names")
     parser.add_argument(
         "--compare", nargs="+", default=[], metavar="DIR", help="other run folders to plot against"
@@ -105,12 +108,16 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = args.dataset.lower().replace("-", "_")
     state = accelerate_state()
+    device = str(state.device) if args.device == "auto" else args.device
+    if args.cuda_graphs and not device.startswith("cuda"):
+        raise ValueError(f"--cuda-graphs needs a CUDA device, got --device {device}")
     sequences = select_sequences(get_dataset(dataset, args.root, args.split), args.sequences)
     if not sequences:
         raise ValueError(f"{dataset}: no sequence found under {args.root}")
     output = Path(args.output or Path("runs") / f"{Path(str(args.model)).name}-{dataset}")
-    device = str(state.device) if args.device == "auto" else args.device
-    tracker = LoratTracker.from_pretrained(args.model, device=device, dtype=args.dtype)
+    tracker = LoratTracker.from_pretrained(
+        args.model, device=device, dtype=args.dtype, cuda_graphs=args.cuda_graphs
+    )
     summary = evaluate_tracker(
         tracker,
         sequences,

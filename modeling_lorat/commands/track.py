@@ -57,6 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--dtype", default="float32", choices=DTYPES, help="model precision (default float32)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model forward")
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="replay each step as a CUDA graph (CUDA only; fastest on a GPU)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -147,9 +152,13 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
     if args.dtype == "float16" and device.type != "cuda":
         raise ValueError("--dtype float16 needs --device cuda (use float32 or bfloat16 on CPU)")
+    if args.cuda_graphs and device.type != "cuda":
+        raise ValueError(f"--cuda-graphs needs a CUDA device, got --device {device}")
 
     frames = open_frames(args.video)
-    tracker = LoratTracker.from_pretrained(args.model, device=device, dtype=args.dtype, compile=args.compile)
+    tracker = LoratTracker.from_pretrained(
+        args.model, device=device, dtype=args.dtype, compile=args.compile, cuda_graphs=args.cuda_graphs
+    )
 
     boxes: list[np.ndarray] = []
     writer = None
